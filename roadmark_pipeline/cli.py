@@ -1,0 +1,67 @@
+"""The ``roadmark`` command line: pipeline chores for scripts and for checking by hand.
+
+Each room of the library contributes its sub-commands through an ``add_commands(subparsers)``
+function; heavy imports happen inside the handlers so ``roadmark --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+LOG = logging.getLogger(__name__)
+
+# Modules that contribute sub-commands. Each defines add_commands(subparsers) and sets
+# ``func`` (args -> exit code) on every parser it adds.
+COMMAND_MODULES = (
+    "roadmark_pipeline.video.cli",
+    "roadmark_pipeline.labeling.cli",
+    "roadmark_pipeline.model.cli",
+    "roadmark_pipeline.release.cli",
+    "roadmark_pipeline.monitoring.cli",
+    "roadmark_pipeline.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every room's sub-commands."""
+    parser = argparse.ArgumentParser(prog="roadmark", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+            continue
+        module.add_commands(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``roadmark`` command line.
+
+    Args:
+        argv: Arguments without the program name; ``sys.argv[1:]`` when omitted.
+
+    Returns:
+        The process exit code.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
