@@ -1,0 +1,95 @@
+"""Keep ultralytics offline: no weights, fonts or settings fetched from the network.
+
+ultralytics reads ``YOLO_CONFIG_DIR`` once, when it is first imported, and looks for the
+``Arial.ttf`` its plots use in ``<YOLO_CONFIG_DIR>/Ultralytics``; a missing font is downloaded.
+:func:`configure_ultralytics` must therefore run before anything imports ultralytics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+LOG = logging.getLogger(__name__)
+
+FONT_NAME = "Arial.ttf"
+SETTINGS_SUBDIR = "Ultralytics"
+
+
+class OfflineSetupError(RuntimeError):
+    """The ultralytics offline setup cannot be made (no font to copy, config dir not writable)."""
+
+
+def _dejavu_font() -> Path:
+    """Return matplotlib's DejaVuSans.ttf, which stands in for Arial in ultralytics' plots."""
+    import matplotlib
+
+    font = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+    if not font.is_file():
+        raise OfflineSetupError(
+            f"{font}: matplotlib's DejaVuSans.ttf is missing; reinstall matplotlib so ultralytics "
+            "has a local font and does not try to download Arial.ttf"
+        )
+    return font
+
+
+def _place_font(folder: Path, font: Path) -> None:
+    """Copy ``font`` into ``folder`` as Arial.ttf unless a font is already there."""
+    target = folder / FONT_NAME
+    if target.is_file() and target.stat().st_size > 0:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    staged = folder / f".{FONT_NAME}.{os.getpid()}.tmp"
+    shutil.copyfile(font, staged)
+    os.replace(staged, target)
+
+
+def configure_ultralytics(config_dir: Path) -> None:
+    """Point ultralytics at a private config folder and switch off every download.
+
+    Sets ``YOLO_OFFLINE=1``, ``YOLO_AUTOINSTALL=false`` and ``YOLO_CONFIG_DIR=config_dir``, and
+    puts matplotlib's DejaVuSans.ttf there as ``Arial.ttf`` (in ``config_dir`` and in the
+    ``Ultralytics`` sub-folder ultralytics actually reads). Calling it again is harmless.
+
+    Args:
+        config_dir: A writable folder private to this project (e.g. under the lake root).
+
+    Raises:
+        OfflineSetupError: When the font cannot be found or the folder cannot be written.
+    """
+    config_dir = Path(config_dir).expanduser().resolve()
+    try:
+        font = _dejavu_font()
+        _place_font(config_dir, font)
+        _place_font(config_dir / SETTINGS_SUBDIR, font)
+    except OSError as error:
+        raise OfflineSetupError(
+            f"{config_dir}: cannot prepare the ultralytics config folder ({error}); "
+            "pass a writable folder"
+        ) from error
+
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "false"
+    previous = os.environ.get("YOLO_CONFIG_DIR")
+    os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+
+    if "ultralytics" in sys.modules and previous != str(config_dir):
+        _warn_if_imported_elsewhere(config_dir)
+    LOG.debug("ultralytics configured offline, config dir %s", config_dir)
+
+
+def _warn_if_imported_elsewhere(config_dir: Path) -> None:
+    """Warn when ultralytics was imported before and reads another config folder."""
+    from ultralytics.utils import USER_CONFIG_DIR
+
+    if Path(USER_CONFIG_DIR).resolve() != config_dir / SETTINGS_SUBDIR:
+        _place_font(Path(USER_CONFIG_DIR), _dejavu_font())
+        LOG.warning(
+            "ultralytics was imported before configure_ultralytics(%s) and keeps reading %s; "
+            "placed the font there too. Call configure_ultralytics before importing ultralytics",
+            config_dir,
+            USER_CONFIG_DIR,
+        )
