@@ -1,0 +1,123 @@
+"""Release assets: the ONNX export (gated by parity) and the signed OTA release."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from assets.resources import LakeResource
+from roadmark_pipeline import lake as lake_io
+from roadmark_pipeline.ids import sha256_file
+from roadmark_pipeline.model.export import export_onnx, onnx_parity
+from roadmark_pipeline.model.offline import configure_ultralytics
+from roadmark_pipeline.release_flow import ReleaseRequest, publish_release
+from roadmark_pipeline.settings import roadmark_home
+
+
+class ExportConfig(dg.Config):
+    """ONNX export settings.
+
+    Attributes:
+        imgsz: Fixed input size of the exported model; 0 means the training size.
+        opset: ONNX opset, fixed so devices know what they get.
+    """
+
+    imgsz: int = 0
+    opset: int = 18
+
+
+@dg.asset(io_manager_key="json_io_manager", group_name="release", kinds={"onnx"})
+def onnx_model(
+    context: dg.AssetExecutionContext,
+    config: ExportConfig,
+    lake: LakeResource,
+    trained_detector: dict,
+) -> dict:
+    """The detector as an ONNX file with a fixed opset and input size, and its sha256."""
+    imgsz = config.imgsz or int(trained_detector["settings"]["imgsz"])
+    out_path = lake.local_path("models", trained_detector["model_id"], f"model-{imgsz}.onnx")
+
+    configure_ultralytics(roadmark_home() / "ultralytics")
+    export_onnx(trained_detector["weights"], out_path, imgsz=imgsz, opset=config.opset)
+    digest = sha256_file(out_path)
+
+    context.log.info(f"exported {out_path.name} (opset {config.opset}, {imgsz} px)")
+    context.add_output_metadata({"imgsz": imgsz, "opset": config.opset, "sha256": digest[:16],
+                                 "size_mb": out_path.stat().st_size / 1e6})
+    return {"model_id": trained_detector["model_id"], "onnx_path": str(out_path), "imgsz": imgsz,
+            "opset": config.opset, "sha256": digest, "weights": trained_detector["weights"]}
+
+
+PARITY_FRAMES = 8
+
+
+@dg.asset_check(
+    asset=onnx_model,
+    blocking=True,
+    additional_ins={"dataset_version": dg.AssetIn()},
+)
+def onnx_matches_pytorch(onnx_model: dict, dataset_version: dict) -> dg.AssetCheckResult:
+    """ONNX Runtime gives the PyTorch model's boxes and scores on test frames."""
+    frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
+    test = frames[frames["split"] == "test"]
+    probe = (test if len(test) else frames).head(PARITY_FRAMES)
+
+    configure_ultralytics(roadmark_home() / "ultralytics")
+    report = onnx_parity(
+        onnx_model["weights"], onnx_model["onnx_path"], list(probe["path"]),
+        imgsz=onnx_model["imgsz"],
+    )
+    figures = report.to_dict()
+    return dg.AssetCheckResult(
+        passed=bool(report.passed),
+        metadata={key: value for key, value in figures.items()
+                  if isinstance(value, (int, float, str, bool))},
+        description=json.dumps(figures, default=str)[:500],
+    )
+
+
+class ReleaseConfig(dg.Config):
+    """Where and how a release is published.
+
+    Attributes:
+        channel: TUF channel the release goes to (``stable`` or ``canary``).
+        default_threshold: Class-score threshold for classes the evaluation could not tune.
+        probe_frames: Test frames shipped for the device's health check.
+    """
+
+    channel: str = "stable"
+    default_threshold: float = 0.25
+    probe_frames: int = 3
+
+
+@dg.asset(io_manager_key="json_io_manager", group_name="release", kinds={"tuf"})
+def ota_release(
+    context: dg.AssetExecutionContext,
+    config: ReleaseConfig,
+    lake: LakeResource,
+    onnx_model: dict,
+    detector_evaluation: dict,
+    dataset_version: dict,
+) -> dict:
+    """The OTA release a Jetson pulls: runtime wheel, model, runtime config, probe frames and
+    manifest, published as targets of a signed TUF repository in one channel.
+    """
+    frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
+    test = frames[frames["split"] == "test"]
+    request = ReleaseRequest(
+        onnx_path=onnx_model["onnx_path"], imgsz=onnx_model["imgsz"],
+        per_class=detector_evaluation["per_class"], default_threshold=config.default_threshold,
+        probe_images=list((test if len(test) else frames)["path"].head(config.probe_frames)),
+        lineage={"dataset_version": dataset_version["version"],
+                 "model_id": onnx_model["model_id"], "onnx_sha256": onnx_model["sha256"],
+                 "dagster_run_id": context.run.run_id},
+        channel=config.channel,
+    )
+    record = publish_release(request, lake.local_path("releases"), lake.local_path("tuf"))
+
+    context.log.info(f"release {record['version']} on channel {config.channel} "
+                     f"({'new' if record['new'] else 'already published'})")
+    context.add_output_metadata({"version": record["version"], "channel": config.channel,
+                                 "new": record["new"], "tuf_repository": record["tuf_repo"]})
+    return record

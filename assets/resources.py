@@ -1,0 +1,223 @@
+"""Resources: where the lake lives, how tables are stored, how Label Studio is reached."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import fsspec
+import pandas as pd
+from upath import UPath
+
+from roadmark_pipeline import lake
+from roadmark_pipeline.labeling.client import LabelingProject
+from roadmark_pipeline.labeling.config import label_config_xml
+from roadmark_pipeline.labeling.server import LabelStudioServer, connect
+from roadmark_pipeline.settings import roadmark_home
+from roadmark_pipeline.sources import ListedFile
+
+DEFAULT_LS_PORT = 8089
+
+
+def _resolve_root(configured: str) -> str:
+    """Return the lake root: the configured value, else ``$ROADMARK_LAKE``, else the home's lake."""
+    return configured or os.environ.get("ROADMARK_LAKE") or str(roadmark_home() / "lake")
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The lake root that holds frames, tables, datasets, models, releases and reports.
+
+    Attributes:
+        root: A local folder or an ``s3://`` prefix; empty means ``$ROADMARK_LAKE`` or
+            ``$ROADMARK_HOME/lake`` (``./.roadmark/lake`` by default).
+    """
+
+    root: str = ""
+
+    def path(self, *parts: str) -> Path | UPath:
+        """Return a path under the lake root (local ``Path`` or ``UPath`` for URLs)."""
+        base = lake.as_path(_resolve_root(self.root))
+        return base.joinpath(*parts) if parts else base
+
+    def local_path(self, *parts: str) -> Path:
+        """Return a local path under the lake root, for steps that need real files.
+
+        Raises:
+            ValueError: When the lake is an object store; such steps stage files locally.
+        """
+        path = self.path(*parts)
+        if not lake.is_local(path):
+            raise ValueError(
+                f"lake root {self.path()} is not a local folder; this step needs local files"
+            )
+        return Path(path)
+
+
+class _LakeIOManagerBase(dg.ConfigurableIOManager):
+    """Stores asset outputs under ``<lake>/tables/<asset>/<partition><extension>``."""
+
+    root: str = ""
+
+    extension: str = ""
+
+    def _path(self, context: dg.OutputContext | dg.InputContext) -> Path | UPath:
+        base = lake.as_path(_resolve_root(self.root)).joinpath("tables", *context.asset_key.path)
+        if context.has_asset_partitions:
+            keys = context.asset_partition_keys
+            if len(keys) != 1:
+                raise ValueError(f"{context.asset_key.to_user_string()}: load one partition at a time")
+            return base / f"{keys[0]}{self.extension}"
+        return base.with_name(base.name + self.extension)
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        """Write the output atomically."""
+        if obj is None:
+            return
+        path = self._path(context)
+        self.dump(path, obj)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        """Read one partition, or a dict partition -> value when several are asked for."""
+        if context.has_asset_partitions and not context.has_partition_key:
+            return self._load_many(context)
+        return self.load(self._path(context))
+
+    def _load_many(self, context: dg.InputContext) -> dict[str, Any]:
+        base = lake.as_path(_resolve_root(self.root)).joinpath("tables", *context.asset_key.path)
+        loaded: dict[str, Any] = {}
+        for key in context.asset_partition_keys:
+            path = base / f"{key}{self.extension}"
+            if path.exists():
+                loaded[key] = self.load(path)
+            else:
+                context.log.warning(f"partition {key} of {context.asset_key.to_user_string()} "
+                                    "is not materialized; left out")
+        return loaded
+
+    def dump(self, path: Path | UPath, obj: Any) -> None:  # noqa: D102
+        raise NotImplementedError
+
+    def load(self, path: Path | UPath) -> Any:  # noqa: D102
+        raise NotImplementedError
+
+
+class ParquetIOManager(_LakeIOManagerBase):
+    """Stores DataFrame outputs as Parquet tables in the lake."""
+
+    extension: str = ".parquet"
+
+    def dump(self, path: Path | UPath, obj: Any) -> None:
+        """Write a DataFrame as Parquet."""
+        if not isinstance(obj, pd.DataFrame):
+            raise TypeError(f"ParquetIOManager stores DataFrames, got {type(obj).__name__}")
+        lake.write_parquet_atomic(path, obj)
+
+    def load(self, path: Path | UPath) -> pd.DataFrame:
+        """Read a Parquet table."""
+        return lake.read_parquet(path)
+
+
+class JsonIOManager(_LakeIOManagerBase):
+    """Stores small records (dicts) as JSON documents in the lake."""
+
+    extension: str = ".json"
+
+    def dump(self, path: Path | UPath, obj: Any) -> None:
+        """Write a JSON document."""
+        lake.write_json_atomic(path, obj)
+
+    def load(self, path: Path | UPath) -> Any:
+        """Read a JSON document."""
+        return json.loads(path.read_text())
+
+
+class LandingZoneResource(dg.ConfigurableResource):
+    """The landing zone dashcams upload to: a local folder or an fsspec URL (``s3://...``).
+
+    Attributes:
+        root: Empty means ``$ROADMARK_LANDING`` or ``$ROADMARK_HOME/landing``.
+    """
+
+    root: str = ""
+
+    def resolved_root(self) -> str:
+        """Return the landing root as a string (local path or URL)."""
+        return self.root or os.environ.get("ROADMARK_LANDING") or str(roadmark_home() / "landing")
+
+    def listing(self) -> list[ListedFile]:
+        """List every file under the landing root with its size and modification time."""
+        root = lake.as_path(self.resolved_root())
+        if lake.is_local(root) and not Path(root).exists():
+            return []
+        fs, base = fsspec.core.url_to_fs(self.resolved_root())
+        found = fs.find(base, detail=True)
+        entries = []
+        for full, info in found.items():
+            key = full[len(base):].lstrip("/") if full.startswith(base) else full
+            mtime = info.get("mtime") if lake.is_local(root) else None
+            entries.append(ListedFile(key=key, size=int(info.get("size") or 0),
+                                      mtime=float(mtime) if mtime is not None else None))
+        return entries
+
+    def sha256(self, key: str) -> str:
+        """Hash one landed file's content."""
+        digest = hashlib.sha256()
+        with lake.as_path(f"{self.resolved_root().rstrip('/')}/{key}").open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+
+class LabelStudioResource(dg.ConfigurableResource):
+    """The Label Studio server annotators work in.
+
+    With ``url`` set (or ``$ROADMARK_LS_URL``) it connects to that server with ``token`` (or
+    ``$ROADMARK_LS_TOKEN``). Otherwise it starts a local server on 127.0.0.1 with its data under
+    the roadmark home, or reuses the one already running there; the server keeps running after
+    the step so annotators can work (``roadmark labelstudio stop`` stops it).
+
+    Attributes:
+        url: An existing server's URL; empty means start or reuse a local one.
+        token: API token; empty means ``$ROADMARK_LS_TOKEN`` or a generated one kept in data_dir.
+        data_dir: The local server's data folder; empty means ``$ROADMARK_HOME/labelstudio``.
+        port: Port of the local server.
+        project_title: The project roadmark creates and reuses.
+    """
+
+    url: str = ""
+    token: str = ""
+    data_dir: str = ""
+    port: int = DEFAULT_LS_PORT
+    project_title: str = "roadmark: road markings"
+
+    def server(self, document_root: Path) -> LabelStudioServer:
+        """Return the managed local server (started, or reused when already running)."""
+        data_dir = Path(self.data_dir) if self.data_dir else roadmark_home() / "labelstudio"
+        server = LabelStudioServer(
+            data_dir, port=self.port, token=self.token or None, document_root=document_root
+        )
+        server.start()
+        return server
+
+    def project(self, document_root: Path, class_names: tuple[str, ...]) -> LabelingProject:
+        """Connect (starting the local server when needed) and return the roadmark project.
+
+        Args:
+            document_root: The local folder frames are served from (the lake root).
+            class_names: The taxonomy the labeling config is generated from.
+        """
+        url = self.url or os.environ.get("ROADMARK_LS_URL", "")
+        if url:
+            token = self.token or os.environ.get("ROADMARK_LS_TOKEN", "")
+        else:
+            server = self.server(document_root)
+            url, token = server.url, server.token
+        client = connect(url, token)
+        return LabelingProject.ensure(
+            client, self.project_title, label_config_xml(class_names), local_root=document_root
+        )

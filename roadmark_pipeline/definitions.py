@@ -1,0 +1,34 @@
+"""The Dagster code location: every asset, check, job, sensor, schedule and resource."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets import fleet, ingest, labeling, release, training
+from assets.jobs import drift_job, ingest_job, labeling_job, retrain_release_job
+from assets.resources import (
+    JsonIOManager,
+    LabelStudioResource,
+    LakeResource,
+    LandingZoneResource,
+    ParquetIOManager,
+)
+from sensors.drift import drift_sensor, nightly_drift_schedule
+from sensors.landing import landing_sensor
+
+ASSET_MODULES = (ingest, labeling, training, release, fleet)
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules(ASSET_MODULES),
+    asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
+    jobs=[ingest_job, labeling_job, retrain_release_job, drift_job],
+    sensors=[landing_sensor, drift_sensor],
+    schedules=[nightly_drift_schedule],
+    resources={
+        "lake": LakeResource(),
+        "landing": LandingZoneResource(),
+        "label_studio": LabelStudioResource(),
+        "parquet_io_manager": ParquetIOManager(),
+        "json_io_manager": JsonIOManager(),
+    },
+)

@@ -1,0 +1,57 @@
+"""The drift sensor and the nightly drift schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from assets.jobs import drift_job, retrain_release_job
+
+
+def _metadata_text(event: dg.EventLogEntry, key: str) -> str:
+    materialization = event.asset_materialization
+    if materialization is None or key not in materialization.metadata:
+        return ""
+    return str(materialization.metadata[key].value)
+
+
+@dg.asset_sensor(
+    asset_key=dg.AssetKey("drift_report"),
+    job=retrain_release_job,
+    name="drift_sensor",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def drift_sensor(
+    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
+) -> dg.SensorResult | dg.SkipReason:
+    """A drift report that says "drift" requests one retrain-and-release run per drift event."""
+    status = _metadata_text(asset_event, "status")
+    event_key = _metadata_text(asset_event, "event_key")
+    if status != "drift":
+        return dg.SkipReason(f"latest drift report says {status or 'nothing'}; no retraining")
+
+    context.log.info(f"drift event {event_key}: requesting retrain and release to canary")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"drift:{event_key}",
+                run_config={"ops": {"ota_release": {"config": {"channel": "canary"}}}},
+                tags={"roadmark/trigger": "drift", "roadmark/drift_event": event_key},
+            )
+        ]
+    )
+
+
+@dg.schedule(
+    cron_schedule="0 2 * * *",
+    job=drift_job,
+    name="nightly_drift_schedule",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def nightly_drift_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Every night at 02:00 UTC, collect yesterday's telemetry and check it for drift."""
+    yesterday = (context.scheduled_execution_time - dt.timedelta(days=1)).strftime("%Y-%m-%d")
+    return dg.RunRequest(run_key=f"nightly:{yesterday}", partition_key=yesterday)
