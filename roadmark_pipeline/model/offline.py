@@ -93,3 +93,18 @@ def _warn_if_imported_elsewhere(config_dir: Path) -> None:
             config_dir,
             USER_CONFIG_DIR,
         )
+
+
+DEFAULT_CONFIG_DIR = Path.home() / ".cache" / "roadmark" / "ultralytics"
+
+
+def ensure_offline(config_dir: Path | None = None) -> None:
+    """Configure ultralytics offline unless done already; cheap to call before each use.
+
+    Args:
+        config_dir: Folder to use when none is configured yet; ``YOLO_CONFIG_DIR`` when it is
+            set, else ``~/.cache/roadmark/ultralytics``.
+    """
+    configured = os.environ.get("YOLO_CONFIG_DIR")
+    chosen = Path(configured) if configured else (config_dir or DEFAULT_CONFIG_DIR)
+    configure_ultralytics(chosen)
