@@ -8,8 +8,8 @@ import pandas as pd
 from assets.partitions import daily_partitions
 from assets.resources import LakeResource
 from roadmark_pipeline import lake as lake_io
-from roadmark_pipeline.monitoring.drift import DriftConfig, drift_report as run_drift_report
-from roadmark_pipeline.monitoring.drift import reference_from_training
+from roadmark_pipeline.monitoring.drift import DriftConfig, reference_from_training
+from roadmark_pipeline.monitoring.drift import drift_report as run_drift_report
 from roadmark_pipeline.monitoring.fleet import collect_inbox, slice_summary
 from roadmark_pipeline.taxonomy import class_names
 
@@ -18,8 +18,9 @@ from roadmark_pipeline.taxonomy import class_names
 def drift_reference(
     context: dg.AssetExecutionContext, dataset_version: dict, detector_evaluation: dict
 ) -> pd.DataFrame:
-    """What the fleet's input and output metrics should look like: the training frames' input
-    metrics and the released model's outputs on the test frames, in telemetry column names.
+    """Reference fleet metrics: training frames' inputs and the model's test-frame outputs.
+
+    In telemetry column names, so a day of fleet telemetry can be compared with it directly.
     """
     frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
     predictions = lake_io.read_parquet(lake_io.as_path(detector_evaluation["test_predictions"]))
@@ -35,12 +36,16 @@ def drift_reference(
     kinds={"parquet"},
 )
 def fleet_telemetry(context: dg.AssetExecutionContext, lake: LakeResource) -> pd.DataFrame:
-    """One day of per-frame fleet telemetry (input, output and software metrics), deduplicated
-    by batch and row id, schema-checked; bad batches quarantined with the reason.
+    """One day of per-frame fleet telemetry: input, output and software metrics.
+
+    Deduplicated by batch and row id and schema-checked; bad batches are quarantined with the
+    reason.
     """
     day = pd.Timestamp(context.partition_key).date()
     batches = collect_inbox(
-        lake.path("fleet", "inbox"), day=day, seen_batch_ids=set(),
+        lake.path("fleet", "inbox"),
+        day=day,
+        seen_batch_ids=set(),
         quarantine_dir=lake.path("fleet", "quarantine"),
     )
     table = batches.table
@@ -48,14 +53,22 @@ def fleet_telemetry(context: dg.AssetExecutionContext, lake: LakeResource) -> pd
 
     for name, reason in batches.quarantined:
         context.log.warning(f"quarantined batch {name}: {reason}")
-    context.log.info(f"{len(table)} rows from {len(batches.accepted)} batches "
-                     f"({len(batches.duplicates)} duplicates skipped)")
-    context.add_output_metadata({
-        "rows": len(table), "batches": len(batches.accepted),
-        "duplicates": len(batches.duplicates), "quarantined": len(batches.quarantined),
-        "devices": int(table["device_id"].nunique()) if len(table) else 0,
-        "by_slice": dg.MetadataValue.md(summary.to_markdown(index=False) if len(summary) else "-"),
-    })
+    context.log.info(
+        f"{len(table)} rows from {len(batches.accepted)} batches "
+        f"({len(batches.duplicates)} duplicates skipped)"
+    )
+    context.add_output_metadata(
+        {
+            "rows": len(table),
+            "batches": len(batches.accepted),
+            "duplicates": len(batches.duplicates),
+            "quarantined": len(batches.quarantined),
+            "devices": int(table["device_id"].nunique()) if len(table) else 0,
+            "by_slice": dg.MetadataValue.md(
+                summary.to_markdown(index=False) if len(summary) else "-"
+            ),
+        }
+    )
     return table
 
 
@@ -84,25 +97,34 @@ def drift_report(
     fleet_telemetry: pd.DataFrame,
     drift_reference: pd.DataFrame,
 ) -> dict:
-    """Evidently drift verdict of one day of telemetry against the reference, overall and per
-    camera model, with the HTML and JSON reports.
+    """Evidently drift verdict of one day of telemetry against the reference.
+
+    Overall and per camera model, with the HTML and JSON reports written beside it.
     """
     out_dir = lake.local_path("reports", "drift", context.partition_key)
     result = run_drift_report(
-        drift_reference, fleet_telemetry,
+        drift_reference,
+        fleet_telemetry,
         config=DriftConfig(drift_share=config.drift_share, min_samples=config.min_samples),
         out_dir=out_dir,
     )
     summary = result.to_metadata()
 
     context.log.info(f"drift status {result.status}, drifted share {result.drifted_share}")
-    context.add_output_metadata({
+    context.add_output_metadata(
+        {
+            **summary,
+            "status": result.status,
+            "event_key": result.event_key(),
+            "html": dg.MetadataValue.path(str(result.html_path)),
+            "columns": dg.MetadataValue.md(result.columns.to_markdown(index=False)),
+        }
+    )
+    return {
         **summary,
         "status": result.status,
         "event_key": result.event_key(),
-        "html": dg.MetadataValue.path(str(result.html_path)),
-        "columns": dg.MetadataValue.md(result.columns.to_markdown(index=False)),
-    })
-    return {**summary, "status": result.status, "event_key": result.event_key(),
-            "html_path": str(result.html_path), "json_path": str(result.json_path),
-            "day": context.partition_key}
+        "html_path": str(result.html_path),
+        "json_path": str(result.json_path),
+        "day": context.partition_key,
+    }

@@ -37,8 +37,10 @@ class SamplingConfig(dg.Config):
     kinds={"video", "parquet"},
 )
 def raw_videos(context: dg.AssetExecutionContext, lake: LakeResource) -> pd.DataFrame:
-    """Catalog row of one landed source: sha256, codec, fps, frames that really decode, duration,
-    resolution and rotation; the file itself is kept content-addressed under ``raw/``.
+    """Catalog row of one landed source: sha256, codec, fps, decodable frames, size, rotation.
+
+    The frame count is what really decodes, not the header's. The file itself is kept
+    content-addressed under ``raw/`` in the lake.
     """
     record = sources.lookup(lake.path(), context.partition_key)
     stored = sources.store_source(record, lake.local_path("raw"))
@@ -49,16 +51,31 @@ def raw_videos(context: dg.AssetExecutionContext, lake: LakeResource) -> pd.Data
         sources.quarantine(stored, lake.path("quarantine"), str(error))
         raise dg.Failure(description=str(error)) from error
 
-    row = info.to_dict() | {"partition_key": record.partition_key, "landed_uri": record.uri,
-                            "stored_path": str(stored)}
+    row = info.to_dict() | {
+        "partition_key": record.partition_key,
+        "landed_uri": record.uri,
+        "stored_path": str(stored),
+    }
     context.log.info(
         f"{stored.name}: {info.decodable_frames} frames decode (header says "
         f"{info.header_frames}), {info.fps:.2f} fps, {info.width}x{info.height}, "
         f"rotation {info.rotation}"
     )
     context.add_output_metadata(
-        {key: row[key] for key in ("kind", "codec", "fps", "decodable_frames", "header_frames",
-                                   "duration_s", "width", "height", "rotation")}
+        {
+            key: row[key]
+            for key in (
+                "kind",
+                "codec",
+                "fps",
+                "decodable_frames",
+                "header_frames",
+                "duration_s",
+                "width",
+                "height",
+                "rotation",
+            )
+        }
         | {"file": stored.name}
     )
     return pd.DataFrame([row])
@@ -76,8 +93,10 @@ def sampled_frames(
     lake: LakeResource,
     raw_videos: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Frames sampled from one source: upright, anonymised JPEGs with brightness, contrast, blur
-    and exposure per frame, and the rule that took each one.
+    """Frames sampled from one source: upright, anonymised JPEGs with their quality metrics.
+
+    Brightness, contrast, blur and exposure per frame, the rule that took each frame, and the
+    regions blurred.
     """
     policy = SamplingPolicy(
         every_n=config.every_n, every_seconds=config.every_seconds, skip_static=config.skip_static
@@ -87,7 +106,10 @@ def sampled_frames(
     out_dir = lake.local_path("frames", context.partition_key)
 
     manifest = sample_source(
-        source["stored_path"], out_dir, policy, anonymiser=anonymiser,
+        source["stored_path"],
+        out_dir,
+        policy,
+        anonymiser=anonymiser,
         keep_originals=config.keep_originals,
     )
     manifest["source_name"] = source["path"].rsplit("/", 1)[-1]
@@ -97,13 +119,15 @@ def sampled_frames(
         f"{len(manifest)} frames sampled from {source['decodable_frames']} decoded; "
         f"{int(manifest['regions_blurred'].sum())} regions blurred; unusable: {unusable or 'none'}"
     )
-    context.add_output_metadata({
-        "frames": len(manifest),
-        "rule": str(manifest["rule"].iloc[0]) if len(manifest) else "",
-        "regions_blurred": int(manifest["regions_blurred"].sum()),
-        "unusable": len(manifest) - int(manifest["usable"].sum()),
-        "mean_brightness": float(manifest["brightness"].mean()) if len(manifest) else 0.0,
-    })
+    context.add_output_metadata(
+        {
+            "frames": len(manifest),
+            "rule": str(manifest["rule"].iloc[0]) if len(manifest) else "",
+            "regions_blurred": int(manifest["regions_blurred"].sum()),
+            "unusable": len(manifest) - int(manifest["usable"].sum()),
+            "mean_brightness": float(manifest["brightness"].mean()) if len(manifest) else 0.0,
+        }
+    )
     return manifest
 
 
@@ -115,14 +139,18 @@ def _no_anonymiser():  # the explicit opt-out; the blocking check stops labeling
 
 @dg.asset_check(asset=sampled_frames, blocking=True)
 def frames_anonymised(sampled_frames: pd.DataFrame) -> dg.AssetCheckResult:
-    """Every sampled frame went through face and licence-plate blurring before it leaves ingestion."""
+    """Every sampled frame had faces and licence plates blurred before leaving ingestion."""
     missing = sampled_frames.loc[~sampled_frames["anonymised"], "frame_id"].tolist()
     return dg.AssetCheckResult(
         passed=not missing,
         description=(
-            "all frames anonymised" if not missing
+            "all frames anonymised"
+            if not missing
             else f"{len(missing)} frames were not anonymised; set anonymise: true and re-sample"
         ),
-        metadata={"frames": len(sampled_frames), "not_anonymised": len(missing),
-                  "first_missing": missing[:5]},
+        metadata={
+            "frames": len(sampled_frames),
+            "not_anonymised": len(missing),
+            "first_missing": missing[:5],
+        },
     )

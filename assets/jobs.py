@@ -4,25 +4,39 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.partitions import daily_partitions, sources_partitions
-
 INGEST = dg.AssetSelection.assets("raw_videos", "sampled_frames")
-LABELING = dg.AssetSelection.assets("labeling_tasks", "annotations", "label_issues")
+SEND_TO_LABELING = dg.AssetSelection.assets("labeling_tasks")
+PULL_ANNOTATIONS = dg.AssetSelection.assets("annotations", "annotation_tasks", "label_issues")
+LABELING = SEND_TO_LABELING | PULL_ANNOTATIONS
 RETRAIN_RELEASE = dg.AssetSelection.assets(
-    "dataset_version", "trained_detector", "detector_evaluation", "onnx_model", "ota_release"
+    "dataset_version",
+    "trained_detector",
+    "detector_evaluation",
+    "onnx_model",
+    "ota_release",
+    "drift_reference",
 )
 MONITORING = dg.AssetSelection.assets("fleet_telemetry", "drift_report")
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=INGEST,
-    partitions_def=sources_partitions,
     description="Catalog one landed source and sample its frames (one run per source).",
 )
 labeling_job = dg.define_asset_job(
     "labeling_job",
     selection=LABELING,
-    description="Send sampled frames to Label Studio, pull the annotations back, find label errors.",
+    description="Send frames to Label Studio, pull the annotations back, find label errors.",
+)
+send_to_labeling_job = dg.define_asset_job(
+    "send_to_labeling_job",
+    selection=SEND_TO_LABELING,
+    description="Import newly sampled frames into Label Studio as tasks.",
+)
+pull_annotations_job = dg.define_asset_job(
+    "pull_annotations_job",
+    selection=PULL_ANNOTATIONS,
+    description="Pull completed annotations from Label Studio and search them for label errors.",
 )
 retrain_release_job = dg.define_asset_job(
     "retrain_release_job",
@@ -32,6 +46,5 @@ retrain_release_job = dg.define_asset_job(
 drift_job = dg.define_asset_job(
     "drift_job",
     selection=MONITORING,
-    partitions_def=daily_partitions,
     description="Collect one day of fleet telemetry and check it for drift.",
 )

@@ -41,24 +41,28 @@ def labeling_tasks(
         f"{new} new tasks imported; the project holds {len(tasks)} tasks for "
         f"{len(usable)} usable frames ({len(frames) - len(usable)} unusable left out)"
     )
-    context.add_output_metadata({
-        "new_tasks": new,
-        "tasks": len(tasks),
-        "unusable_frames_left_out": len(frames) - len(usable),
-        "label_studio": dg.MetadataValue.url(f"{project.url}/projects/{project.id}/data"),
-    })
+    context.add_output_metadata(
+        {
+            "new_tasks": new,
+            "tasks": len(tasks),
+            "unusable_frames_left_out": len(frames) - len(usable),
+            "label_studio": dg.MetadataValue.url(f"{project.url}/projects/{project.id}/data"),
+        }
+    )
     return tasks
 
 
 @dg.multi_asset(
     outs={
         "annotations": dg.AssetOut(
-            io_manager_key="parquet_io_manager", kinds={"labelstudio", "parquet"},
+            io_manager_key="parquet_io_manager",
+            kinds={"labelstudio", "parquet"},
             description="Boxes pulled back from Label Studio's export: one row per box per "
             "annotator, in pixels of the upright frame, class ids from our taxonomy.",
         ),
         "annotation_tasks": dg.AssetOut(
-            io_manager_key="parquet_io_manager", kinds={"parquet"},
+            io_manager_key="parquet_io_manager",
+            kinds={"parquet"},
             description="Status of every labeling task: labelled, reviewed_empty, unannotated "
             "or cancelled, with the number of annotations.",
         ),
@@ -78,11 +82,16 @@ def annotations(
     per_class = tables.boxes["class_name"].value_counts().to_dict()
     context.log.info(f"export: {len(export)} tasks {counts}; {len(tables.boxes)} boxes {per_class}")
     context.add_output_metadata(
-        {"boxes": len(tables.boxes), "per_class": per_class,
-         "annotators": int(tables.boxes["annotator"].nunique()) if len(tables.boxes) else 0},
+        {
+            "boxes": len(tables.boxes),
+            "per_class": per_class,
+            "annotators": int(tables.boxes["annotator"].nunique()) if len(tables.boxes) else 0,
+        },
         output_name="annotations",
     )
-    context.add_output_metadata({"tasks": len(tables.tasks), **counts}, output_name="annotation_tasks")
+    context.add_output_metadata(
+        {"tasks": len(tables.tasks), **counts}, output_name="annotation_tasks"
+    )
     return tables.boxes, tables.tasks
 
 
@@ -115,16 +124,23 @@ def label_issues(
     annotations: pd.DataFrame,
     annotation_tasks: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Label quality per labelled frame (cleanlab object detection against out-of-sample
-    predictions from drive-grouped K-fold models): score, issue flag and issue type.
+    """Label quality per labelled frame: cleanlab score, issue flag and issue type.
+
+    Predictions are out of sample: each frame is predicted by a model trained without its drive
+    (drive-grouped K-fold).
     """
     frames = labelled_frames(concat_partitions(sampled_frames), annotation_tasks)
     configure_ultralytics(roadmark_home() / "ultralytics")
     train_config = TrainConfig(imgsz=config.imgsz, epochs=config.epochs)
 
     predictions = cross_val_predictions(
-        frames, annotations, class_names(), k=config.folds, group_column="source_sha256",
-        train_config=train_config, work_dir=roadmark_home() / "work" / "label_issues",
+        frames,
+        annotations,
+        class_names(),
+        k=config.folds,
+        group_column="source_sha256",
+        train_config=train_config,
+        work_dir=roadmark_home() / "work" / "label_issues",
     )
     issues = find_label_issues(frames, annotations, predictions, class_names())
 
@@ -133,11 +149,14 @@ def label_issues(
         f"{int(issues['is_issue'].sum())} of {len(issues)} frames flagged; "
         f"types {issues.loc[issues['is_issue'], 'issue_type'].value_counts().to_dict()}"
     )
-    context.add_output_metadata({
-        "frames": len(issues),
-        "flagged": int(issues["is_issue"].sum()),
-        "folds": config.folds,
-        "worst": dg.MetadataValue.md(worst[["frame_id", "quality_score", "issue_type"]]
-                                     .to_markdown(index=False)),
-    })
+    context.add_output_metadata(
+        {
+            "frames": len(issues),
+            "flagged": int(issues["is_issue"].sum()),
+            "folds": config.folds,
+            "worst": dg.MetadataValue.md(
+                worst[["frame_id", "quality_score", "issue_type"]].to_markdown(index=False)
+            ),
+        }
+    )
     return issues

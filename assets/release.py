@@ -43,10 +43,22 @@ def onnx_model(
     digest = sha256_file(out_path)
 
     context.log.info(f"exported {out_path.name} (opset {config.opset}, {imgsz} px)")
-    context.add_output_metadata({"imgsz": imgsz, "opset": config.opset, "sha256": digest[:16],
-                                 "size_mb": out_path.stat().st_size / 1e6})
-    return {"model_id": trained_detector["model_id"], "onnx_path": str(out_path), "imgsz": imgsz,
-            "opset": config.opset, "sha256": digest, "weights": trained_detector["weights"]}
+    context.add_output_metadata(
+        {
+            "imgsz": imgsz,
+            "opset": config.opset,
+            "sha256": digest[:16],
+            "size_mb": out_path.stat().st_size / 1e6,
+        }
+    )
+    return {
+        "model_id": trained_detector["model_id"],
+        "onnx_path": str(out_path),
+        "imgsz": imgsz,
+        "opset": config.opset,
+        "sha256": digest,
+        "weights": trained_detector["weights"],
+    }
 
 
 PARITY_FRAMES = 8
@@ -65,14 +77,19 @@ def onnx_matches_pytorch(onnx_model: dict, dataset_version: dict) -> dg.AssetChe
 
     configure_ultralytics(roadmark_home() / "ultralytics")
     report = onnx_parity(
-        onnx_model["weights"], onnx_model["onnx_path"], list(probe["path"]),
+        onnx_model["weights"],
+        onnx_model["onnx_path"],
+        list(probe["path"]),
         imgsz=onnx_model["imgsz"],
     )
     figures = report.to_dict()
     return dg.AssetCheckResult(
         passed=bool(report.passed),
-        metadata={key: value for key, value in figures.items()
-                  if isinstance(value, (int, float, str, bool))},
+        metadata={
+            key: value
+            for key, value in figures.items()
+            if isinstance(value, (int, float, str, bool))
+        },
         description=json.dumps(figures, default=str)[:500],
     )
 
@@ -100,24 +117,38 @@ def ota_release(
     detector_evaluation: dict,
     dataset_version: dict,
 ) -> dict:
-    """The OTA release a Jetson pulls: runtime wheel, model, runtime config, probe frames and
-    manifest, published as targets of a signed TUF repository in one channel.
+    """The OTA release a Jetson pulls: runtime wheel, model, config, probe frames, manifest.
+
+    Published as targets of a signed TUF repository, in one channel.
     """
     frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
     test = frames[frames["split"] == "test"]
     request = ReleaseRequest(
-        onnx_path=onnx_model["onnx_path"], imgsz=onnx_model["imgsz"],
-        per_class=detector_evaluation["per_class"], default_threshold=config.default_threshold,
+        onnx_path=onnx_model["onnx_path"],
+        imgsz=onnx_model["imgsz"],
+        per_class=detector_evaluation["per_class"],
+        default_threshold=config.default_threshold,
         probe_images=list((test if len(test) else frames)["path"].head(config.probe_frames)),
-        lineage={"dataset_version": dataset_version["version"],
-                 "model_id": onnx_model["model_id"], "onnx_sha256": onnx_model["sha256"],
-                 "dagster_run_id": context.run.run_id},
+        lineage={
+            "dataset_version": dataset_version["version"],
+            "model_id": onnx_model["model_id"],
+            "onnx_sha256": onnx_model["sha256"],
+            "dagster_run_id": context.run.run_id,
+        },
         channel=config.channel,
     )
     record = publish_release(request, lake.local_path("releases"), lake.local_path("tuf"))
 
-    context.log.info(f"release {record['version']} on channel {config.channel} "
-                     f"({'new' if record['new'] else 'already published'})")
-    context.add_output_metadata({"version": record["version"], "channel": config.channel,
-                                 "new": record["new"], "tuf_repository": record["tuf_repo"]})
+    context.log.info(
+        f"release {record['version']} on channel {config.channel} "
+        f"({'new' if record['new'] else 'already published'})"
+    )
+    context.add_output_metadata(
+        {
+            "version": record["version"],
+            "channel": config.channel,
+            "new": record["new"],
+            "tuf_repository": record["tuf_repo"],
+        }
+    )
     return record

@@ -69,7 +69,9 @@ class _LakeIOManagerBase(dg.ConfigurableIOManager):
         if context.has_asset_partitions:
             keys = context.asset_partition_keys
             if len(keys) != 1:
-                raise ValueError(f"{context.asset_key.to_user_string()}: load one partition at a time")
+                raise ValueError(
+                    f"{context.asset_key.to_user_string()}: load one partition at a time"
+                )
             return base / f"{keys[0]}{self.extension}"
         return base.with_name(base.name + self.extension)
 
@@ -95,8 +97,10 @@ class _LakeIOManagerBase(dg.ConfigurableIOManager):
             if path.exists():
                 loaded[key] = self.load(path)
             else:
-                context.log.warning(f"partition {key} of {context.asset_key.to_user_string()} "
-                                    "is not materialized; left out")
+                context.log.warning(
+                    f"partition {key} of {context.asset_key.to_user_string()} "
+                    "is not materialized; left out"
+                )
         return loaded
 
     def dump(self, path: Path | UPath, obj: Any) -> None:  # noqa: D102
@@ -158,10 +162,15 @@ class LandingZoneResource(dg.ConfigurableResource):
         found = fs.find(base, detail=True)
         entries = []
         for full, info in found.items():
-            key = full[len(base):].lstrip("/") if full.startswith(base) else full
+            key = full[len(base) :].lstrip("/") if full.startswith(base) else full
             mtime = info.get("mtime") if lake.is_local(root) else None
-            entries.append(ListedFile(key=key, size=int(info.get("size") or 0),
-                                      mtime=float(mtime) if mtime is not None else None))
+            entries.append(
+                ListedFile(
+                    key=key,
+                    size=int(info.get("size") or 0),
+                    mtime=float(mtime) if mtime is not None else None,
+                )
+            )
         return entries
 
     def sha256(self, key: str) -> str:

@@ -49,12 +49,16 @@ def dataset_version(
     annotation_tasks: pd.DataFrame,
     label_issues: pd.DataFrame,
 ) -> dict:
-    """An immutable, content-hashed YOLO dataset: labelled frames split by drive (no drive on
-    both sides) and stratified by class, with counts per class per split.
+    """An immutable, content-hashed YOLO dataset of the labelled frames, split by drive.
+
+    No drive is on both sides; the split is stratified by class; counts per class per split
+    come with it.
     """
     frames = labelled_frames(concat_partitions(sampled_frames), annotation_tasks)
     split = split_frames(
-        frames, annotations, class_names(),
+        frames,
+        annotations,
+        class_names(),
         SplitConfig(test_share=config.test_share, val_share=config.val_share, seed=config.seed),
     )
     frames = frames.assign(split=frames["frame_id"].map(split.assignment))
@@ -67,13 +71,15 @@ def dataset_version(
     for warning in split.warnings:
         context.log.warning(warning)
     context.log.info(f"dataset {info.version}: {info.n_frames} frames per split")
-    context.add_output_metadata({
-        "version": info.version,
-        "frames_per_split": json.dumps(info.n_frames),
-        "split_warnings": "\n".join(split.warnings) or "none",
-        "counts": dg.MetadataValue.md(info.counts.to_markdown()),
-        "label_issues_flagged": int(label_issues["is_issue"].sum()),
-    })
+    context.add_output_metadata(
+        {
+            "version": info.version,
+            "frames_per_split": json.dumps(info.n_frames),
+            "split_warnings": "\n".join(split.warnings) or "none",
+            "counts": dg.MetadataValue.md(info.counts.to_markdown()),
+            "label_issues_flagged": int(label_issues["is_issue"].sum()),
+        }
+    )
     return record
 
 
@@ -93,7 +99,9 @@ def _publish_dataset(info, staging, final, frames, boxes, issues) -> dict:
         spec["path"] = str(final)
         lake_io.write_text_atomic(data_yaml, yaml.safe_dump(spec, sort_keys=False))
         lake_io.write_parquet_atomic(final / "frames.parquet", frames)
-        lake_io.write_parquet_atomic(final / "boxes.parquet", boxes[boxes["frame_id"].isin(frames["frame_id"])])
+        lake_io.write_parquet_atomic(
+            final / "boxes.parquet", boxes[boxes["frame_id"].isin(frames["frame_id"])]
+        )
         lake_io.write_parquet_atomic(final / "label_issues.parquet", issues)
     return {
         "version": info.version,
@@ -139,8 +147,9 @@ def trained_detector(
     lake: LakeResource,
     dataset_version: dict,
 ) -> dict:
-    """A YOLO detector trained on one dataset version: weights path, how it was initialised,
-    the device, the settings and its validation metrics.
+    """A YOLO detector trained on one dataset version, and how it was trained.
+
+    Weights path, initialisation, device, settings and validation metrics.
     """
     settings = config.model_dump(exclude={"reuse"})
     model_id = hashlib.sha256(
@@ -154,21 +163,32 @@ def trained_detector(
         context.log.info(f"reusing detector {model_id}: same dataset version and settings")
     else:
         configure_ultralytics(roadmark_home() / "ultralytics")
-        result = train_detector(
-            dataset_version["data_yaml"], TrainConfig(**settings), model_dir
-        )
-        record = {"model_id": model_id, "dataset_version": dataset_version["version"],
-                  "weights": str(result.weights), "init": result.init, "device": result.device,
-                  "epochs_run": result.epochs_run, "wall_s": result.wall_s,
-                  "val_metrics": result.metrics, "settings": settings}
+        result = train_detector(dataset_version["data_yaml"], TrainConfig(**settings), model_dir)
+        record = {
+            "model_id": model_id,
+            "dataset_version": dataset_version["version"],
+            "weights": str(result.weights),
+            "init": result.init,
+            "device": result.device,
+            "epochs_run": result.epochs_run,
+            "wall_s": result.wall_s,
+            "val_metrics": result.metrics,
+            "settings": settings,
+        }
         lake_io.write_json_atomic(record_path, record)
-        context.log.info(f"trained {model_id} on {result.device} in {result.wall_s:.0f} s "
-                         f"({result.init})")
+        context.log.info(
+            f"trained {model_id} on {result.device} in {result.wall_s:.0f} s ({result.init})"
+        )
 
-    context.add_output_metadata({
-        "model_id": model_id, "init": record["init"], "device": record["device"],
-        "epochs": record["epochs_run"], "train_wall_s": float(record["wall_s"]),
-    })
+    context.add_output_metadata(
+        {
+            "model_id": model_id,
+            "init": record["init"],
+            "device": record["device"],
+            "epochs": record["epochs_run"],
+            "train_wall_s": float(record["wall_s"]),
+        }
+    )
     return record
 
 
@@ -192,8 +212,10 @@ def detector_evaluation(
     trained_detector: dict,
     dataset_version: dict,
 ) -> dict:
-    """Test-set evaluation of the trained detector: AP per class at class-score thresholds
-    0.005-0.5 (one row per threshold, one column per class), mAP50 and mAP50-95.
+    """Test-set evaluation of the trained detector: per-class AP by score threshold, mAPs.
+
+    One row per class-score threshold (0.005 to 0.5), one column per class, plus mAP50 and
+    mAP50-95.
     """
     frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
     boxes = lake_io.read_parquet(lake_io.as_path(dataset_version["boxes_table"]))
@@ -202,21 +224,29 @@ def detector_evaluation(
 
     configure_ultralytics(roadmark_home() / "ultralytics")
     predictions = predict_frames(
-        trained_detector["weights"], test, imgsz=trained_detector["settings"]["imgsz"],
-        conf=config.conf, iou=config.iou,
+        trained_detector["weights"],
+        test,
+        imgsz=trained_detector["settings"]["imgsz"],
+        conf=config.conf,
+        iou=config.iou,
     )
     evaluation = evaluate_detections(truth, predictions, test, class_names())
 
     predictions_path = lake.path("models", trained_detector["model_id"], "test_predictions.parquet")
     lake_io.write_parquet_atomic(predictions_path, predictions)
     table = evaluation.ap_table
-    context.log.info(f"mAP50 {evaluation.map50:.3f}, mAP50-95 {evaluation.map50_95:.3f} "
-                     f"on {len(test)} test frames")
-    context.add_output_metadata({
-        "mAP50": float(evaluation.map50), "mAP50_95": float(evaluation.map50_95),
-        "test_frames": len(test),
-        "ap_by_threshold": dg.MetadataValue.md(table.to_markdown(floatfmt=".3f")),
-    })
+    context.log.info(
+        f"mAP50 {evaluation.map50:.3f}, mAP50-95 {evaluation.map50_95:.3f} "
+        f"on {len(test)} test frames"
+    )
+    context.add_output_metadata(
+        {
+            "mAP50": float(evaluation.map50),
+            "mAP50_95": float(evaluation.map50_95),
+            "test_frames": len(test),
+            "ap_by_threshold": dg.MetadataValue.md(table.to_markdown(floatfmt=".3f")),
+        }
+    )
     return {
         "model_id": trained_detector["model_id"],
         "dataset_version": dataset_version["version"],

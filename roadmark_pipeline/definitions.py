@@ -5,7 +5,14 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import fleet, ingest, labeling, release, training
-from assets.jobs import drift_job, ingest_job, labeling_job, retrain_release_job
+from assets.jobs import (
+    drift_job,
+    ingest_job,
+    labeling_job,
+    pull_annotations_job,
+    retrain_release_job,
+    send_to_labeling_job,
+)
 from assets.resources import (
     JsonIOManager,
     LabelStudioResource,
@@ -21,7 +28,14 @@ ASSET_MODULES = (ingest, labeling, training, release, fleet)
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(ASSET_MODULES),
     asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
-    jobs=[ingest_job, labeling_job, retrain_release_job, drift_job],
+    jobs=[
+        ingest_job,
+        send_to_labeling_job,
+        pull_annotations_job,
+        labeling_job,
+        retrain_release_job,
+        drift_job,
+    ],
     sensors=[landing_sensor, drift_sensor],
     schedules=[nightly_drift_schedule],
     resources={

@@ -132,13 +132,18 @@ def plan_tick(
         seen_keys.add((entry.key, entry.sha256))
         previous = cursor.get(entry.key, {})
         previous_size = previous.get("size")
-        if not settled(entry, previous_size if isinstance(previous_size, int) else None, now,
-                       settle_s):
+        if not settled(
+            entry, previous_size if isinstance(previous_size, int) else None, now, settle_s
+        ):
             plan.waiting.append(entry.key)
             plan.cursor[entry.key] = {"size": entry.size}
             continue
         sha = entry.sha256
-        if sha is None and previous.get("size") == entry.size and previous.get("mtime") == entry.mtime:
+        if (
+            sha is None
+            and previous.get("size") == entry.size
+            and previous.get("mtime") == entry.mtime
+        ):
             sha = previous.get("sha256")  # unchanged since it was hashed: no need to read it again
         if sha is None:
             to_hash.append(entry)
@@ -161,7 +166,11 @@ def add_hashed(
     key = source_key(sha256)
     if key in known_partitions or any(s.partition_key == key for s in plan.new_sources):
         return
-    uri = entry.key if "://" in entry.key or entry.key.startswith("/") else f"{root.rstrip('/')}/{entry.key}"
+    uri = (
+        entry.key
+        if "://" in entry.key or entry.key.startswith("/")
+        else f"{root.rstrip('/')}/{entry.key}"
+    )
     plan.new_sources.append(
         SourceRecord(partition_key=key, sha256=sha256, uri=uri, size=entry.size, first_seen=now)
     )

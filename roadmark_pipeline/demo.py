@@ -1,0 +1,141 @@
+"""``roadmark demo``: the whole loop on the real clips, with the embedded Dagster instance.
+
+Collect (landing sensor → ingest runs) → label (Label Studio; a simulated annotator submits the
+shipped silver labels through the API) → train → evaluate → export → release (TUF) → a device
+updates and runs the release → fleet telemetry → drift report → drift sensor. Every stage runs
+as a Dagster run recorded in the instance under ``$DAGSTER_HOME``, visible in ``make dev``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roadmark_pipeline.settings import roadmark_home
+from roadmark_pipeline.shipped import REPO_DATA
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoOptions:
+    """Knobs of the demo; the defaults are what ``make demo`` runs.
+
+    Attributes:
+        data_dir: The shipped data (clips, stills, labels).
+        every_n: Sampling step; 4 matches the shipped labels (every 4th frame).
+        epochs: Training epochs of the detector.
+        imgsz: Training, export and device input size.
+        folds: K of the cross-training behind the label-error search.
+        fold_epochs: Epochs of each fold model.
+        fold_imgsz: Image size of the fold models.
+        edge_every_n: The device's sampling step on the clips it runs.
+    """
+
+    data_dir: Path = REPO_DATA
+    every_n: int = 4
+    epochs: int = 30
+    imgsz: int = 480
+    folds: int = 2
+    fold_epochs: int = 10
+    fold_imgsz: int = 320
+    edge_every_n: int = 1
+
+
+@dataclass
+class DemoSummary:
+    """What the demo did, for the closing printout and for tests."""
+
+    runs: dict[str, str] = field(default_factory=dict)
+    new_sources: int = 0
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    parity: dict[str, Any] = field(default_factory=dict)
+    release: dict[str, Any] = field(default_factory=dict)
+    drift: dict[str, Any] = field(default_factory=dict)
+    drift_sensor: str = ""
+    label_studio_url: str = ""
+    wall_s: float = 0.0
+
+
+def prepare_environment() -> Path:
+    """Point Dagster at the demo instance and make sure its config is in place."""
+    home = roadmark_home()
+    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(home / "dagster")))
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = Path(__file__).resolve().parents[1] / "dagster.yaml"
+    if config.exists() and not (dagster_home / "dagster.yaml").exists():
+        shutil.copyfile(config, dagster_home / "dagster.yaml")
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("LATEST_VERSION_CHECK", "false")
+    return home
+
+
+def land_shipped_data(data_dir: Path, landing: Path) -> list[Path]:
+    """Copy the shipped clips and stills into the landing zone (files already there are kept)."""
+    from roadmark_pipeline.shipped import shipped_sources
+
+    landed = []
+    for source in shipped_sources(data_dir):
+        target = landing / "shipped" / source.name
+        if not target.exists() or target.stat().st_size != source.stat().st_size:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target.with_name(target.name + ".part"))
+            os.replace(target.with_name(target.name + ".part"), target)
+        landed.append(target)
+    LOG.info("landing zone %s holds %d shipped sources", landing, len(landed))
+    return landed
+
+
+def run_demo(options: DemoOptions) -> DemoSummary:
+    """Run the whole loop once; a second run re-uses what is already there.
+
+    Args:
+        options: The demo's knobs.
+
+    Returns:
+        What was done, with the evaluation, parity, release and drift figures.
+    """
+    from roadmark_pipeline import demo_steps as steps
+
+    started = time.monotonic()
+    home = prepare_environment()
+    summary = DemoSummary()
+    land_shipped_data(options.data_dir, home / "landing")
+
+    context = steps.DemoContext.create()
+    summary.new_sources = steps.ingest_landed(context, options, summary)
+    summary.label_studio_url = steps.send_to_labeling(context, summary)
+    steps.simulated_annotator(context, options)
+    steps.pull_annotations(context, options, summary)
+    steps.retrain_and_release(context, options, summary)
+    steps.device_update_and_run(context, options, summary)
+    steps.monitor(context, dt.datetime.now(dt.UTC).date(), summary)
+
+    summary.wall_s = time.monotonic() - started
+    return summary
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``roadmark demo``."""
+    parser = subparsers.add_parser("demo", help="run the whole loop on the shipped real clips")
+    parser.add_argument("--data-dir", type=Path, default=REPO_DATA)
+    parser.add_argument("--epochs", type=int, default=DemoOptions.epochs)
+    parser.add_argument("--imgsz", type=int, default=DemoOptions.imgsz)
+    parser.set_defaults(func=_demo_command)
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    from roadmark_pipeline.demo_report import render_summary
+
+    options = DemoOptions(data_dir=args.data_dir, epochs=args.epochs, imgsz=args.imgsz)
+    summary = run_demo(options)
+    print(render_summary(summary, roadmark_home()))  # noqa: T201 - the command's output
+    return 0

@@ -1,0 +1,68 @@
+"""The closing printout of ``roadmark demo``: figures, and where to look next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from roadmark_pipeline.demo import DemoSummary
+
+
+def ap_table_text(evaluation: dict) -> str:
+    """Render the per-class AP table (rows: class-score thresholds) as plain text."""
+    table = evaluation.get("ap_table")
+    if not table:
+        return "(no evaluation)"
+    frame = pd.DataFrame(table["data"], index=table["index"], columns=table["columns"])
+    frame.index.name = "score threshold"
+    return frame.to_string(float_format=lambda value: f"{value:.3f}", na_rep="n/a")
+
+
+def render_summary(summary: DemoSummary, home: Path) -> str:
+    """Return the text the demo ends with.
+
+    Args:
+        summary: What the demo did.
+        home: The roadmark home (lake, instance, devices).
+    """
+    evaluation, release, drift = summary.evaluation, summary.release, summary.drift
+    parity = ", ".join(f"{key}={value}" for key, value in sorted(summary.parity.items()))
+    lines = [
+        "",
+        f"roadmark demo finished in {summary.wall_s:.0f} s "
+        f"({summary.new_sources} new sources ingested)",
+        "",
+        "Test-set AP50 per class at class-score thresholds (n/a: no such class in the test clip):",
+        ap_table_text(evaluation),
+        "mAP50 {:.3f}   mAP50-95 {:.3f}   on {} test frames".format(
+            evaluation.get("map50", float("nan")),
+            evaluation.get("map50_95", float("nan")),
+            evaluation.get("test_frames", 0),
+        ),
+        "",
+        f"ONNX parity (onnxruntime vs PyTorch): {parity or 'not evaluated'}",
+        "Release {} on channel '{}' ({})".format(
+            release.get("version"),
+            release.get("channel"),
+            "new" if release.get("new") else "already published, reused",
+        ),
+        "Drift today: {} (drifted share {})".format(
+            drift.get("status"), drift.get("drifted_share")
+        ),
+        f"Drift sensor: {summary.drift_sensor}",
+        "",
+        "Where to look:",
+        "  Dagster UI (runs, assets, checks):  make dev   then open http://127.0.0.1:3000",
+        f"  Label Studio (tasks, annotations):  {summary.label_studio_url}",
+        f"      login and token: {home / 'labelstudio'} ; stop it with: .venv/bin/roadmark "
+        "labelstudio stop",
+        f"  Drift report (HTML):                {drift.get('html_path')}",
+        f"  Release bundle:                     {release.get('release_dir')}",
+        f"  TUF repository:                     {release.get('tuf_repo')}",
+        f"  Device folder (active release):     {summary.runs.get('device')}",
+        f"  Lake (frames, tables, models):      {home / 'lake'}",
+    ]
+    return "\n".join(lines)
