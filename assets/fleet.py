@@ -1,7 +1,5 @@
 """Monitoring assets: the drift reference, the fleet's daily telemetry and its drift report."""
 
-from __future__ import annotations
-
 import dagster as dg
 import pandas as pd
 

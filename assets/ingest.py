@@ -1,7 +1,5 @@
 """Ingestion assets: the catalog of landed sources and the frames sampled from each."""
 
-from __future__ import annotations
-
 import dagster as dg
 import pandas as pd
 

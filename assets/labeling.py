@@ -1,7 +1,5 @@
 """Labeling assets: tasks in Label Studio, the annotations pulled back, and label errors."""
 
-from __future__ import annotations
-
 import dagster as dg
 import pandas as pd
 

@@ -1,7 +1,5 @@
 """Release assets: the ONNX export (gated by parity) and the signed OTA release."""
 
-from __future__ import annotations
-
 import json
 
 import dagster as dg

@@ -1,7 +1,5 @@
 """Training assets: the dataset version, the trained detector and its evaluation."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 

@@ -228,9 +228,6 @@ def monitor(context: DemoContext, day: dt.date, summary: DemoSummary) -> None:
     with dg.build_sensor_context(
         instance=context.instance, definitions=context.defs, sensor_name="drift_sensor"
     ) as sensor_context:
-        result = drift_sensor(sensor_context)
-    if isinstance(result, dg.SkipReason):
-        summary.drift_sensor = f"skipped: {result.skip_message}"
-    else:
-        keys = [request.run_key for request in result.run_requests or []]
-        summary.drift_sensor = f"requested {json.dumps(keys)}"
+        tick = drift_sensor.evaluate_tick(sensor_context)
+    keys = [request.run_key for request in tick.run_requests]
+    summary.drift_sensor = f"requested {json.dumps(keys)}" if keys else f"{tick.skip_message}"

@@ -1,7 +1,5 @@
 """The drift sensor and the nightly drift schedule."""
 
-from __future__ import annotations
-
 import datetime as dt
 
 import dagster as dg

@@ -1,7 +1,5 @@
 """The landing sensor: new content in the landing zone becomes a partition and an ingest run."""
 
-from __future__ import annotations
-
 import json
 import time
 from collections.abc import Callable

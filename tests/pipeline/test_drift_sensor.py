@@ -1,0 +1,61 @@
+"""The drift sensor requests one retrain per drift event; the nightly schedule picks yesterday."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from sensors.drift import drift_sensor, nightly_drift_schedule
+
+
+def report_event(instance: dg.DagsterInstance, status: str, event_key: str, day: str) -> None:
+    """Record a drift_report materialization as the drift job would."""
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key="drift_report",
+            partition=day,
+            metadata={"status": status, "event_key": event_key},
+        )
+    )
+
+
+def evaluate(instance: dg.DagsterInstance, cursor: str | None):
+    """One tick as the daemon runs it: run requests, skip message and the new cursor."""
+    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+        data = drift_sensor.evaluate_tick(context)
+    return data, data.cursor
+
+
+def test_drift_requests_retrain_once_per_event():
+    with dg.instance_for_test() as instance:
+        report_event(instance, "drift", "2026-12-03:brightness,contrast:cam-b", "2026-12-03")
+        first, cursor = evaluate(instance, None)
+        requests = first.run_requests
+        assert [r.run_key for r in requests] == ["drift:2026-12-03:brightness,contrast:cam-b"]
+        assert requests[0].run_config["ops"]["ota_release"]["config"]["channel"] == "canary"
+
+        # Next tick, nothing new: nothing requested.
+        second, cursor = evaluate(instance, cursor)
+        assert second.run_requests == []
+
+        # A no-drift day: skipped with the reason.
+        report_event(instance, "no_drift", "2026-12-04", "2026-12-04")
+        third, _ = evaluate(instance, cursor)
+        assert third.run_requests == [] and "no_drift" in third.skip_message
+
+
+def test_insufficient_data_is_not_drift():
+    with dg.instance_for_test() as instance:
+        report_event(instance, "insufficient_data", "2026-12-04", "2026-12-04")
+        result, _ = evaluate(instance, None)
+        assert result.run_requests == [] and "insufficient_data" in result.skip_message
+
+
+def test_nightly_schedule_targets_yesterday():
+    context = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2026, 12, 4, 2, 0, tzinfo=dt.UTC)
+    )
+    request = nightly_drift_schedule(context)
+    assert request.partition_key == "2026-12-03"
+    assert request.run_key == "nightly:2026-12-03"
