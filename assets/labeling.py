@@ -4,7 +4,8 @@ import dagster as dg
 import pandas as pd
 
 from assets.resources import LabelStudioResource, LakeResource
-from roadmark_pipeline.frames import concat_partitions, labelled_frames
+from roadmark_pipeline import lake as lake_io
+from roadmark_pipeline.frames import concat_partitions, labelled_frames, table_digest
 from roadmark_pipeline.labeling.convert import parse_export
 from roadmark_pipeline.model.label_quality import cross_val_predictions, find_label_issues
 from roadmark_pipeline.model.offline import configure_ultralytics
@@ -118,6 +119,7 @@ class LabelIssuesConfig(dg.Config):
 def label_issues(
     context: dg.AssetExecutionContext,
     config: LabelIssuesConfig,
+    lake: LakeResource,
     sampled_frames: dict[str, pd.DataFrame],
     annotations: pd.DataFrame,
     annotation_tasks: pd.DataFrame,
@@ -131,15 +133,24 @@ def label_issues(
     configure_ultralytics(roadmark_home() / "ultralytics")
     train_config = TrainConfig(imgsz=config.imgsz, epochs=config.epochs)
 
-    predictions = cross_val_predictions(
-        frames,
-        annotations,
-        class_names(),
-        k=config.folds,
-        group_column="source_sha256",
-        train_config=train_config,
-        work_dir=roadmark_home() / "work" / "label_issues",
+    inputs_key = table_digest(
+        frames[["frame_id", "source_sha256"]], annotations, config.model_dump()
     )
+    cache = lake.local_path("work", "label_issues", inputs_key, "predictions.parquet")
+    if cache.exists():
+        context.log.info(f"reusing out-of-sample predictions {inputs_key}: same labels and folds")
+        predictions = lake_io.read_parquet(cache)
+    else:
+        predictions = cross_val_predictions(
+            frames,
+            annotations,
+            class_names(),
+            k=config.folds,
+            group_column="source_sha256",
+            train_config=train_config,
+            work_dir=cache.parent,
+        )
+        lake_io.write_parquet_atomic(cache, predictions)
     issues = find_label_issues(frames, annotations, predictions, class_names())
 
     worst = issues.head(config.worst_n)

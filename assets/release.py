@@ -1,6 +1,7 @@
 """Release assets: the ONNX export (gated by parity) and the signed OTA release."""
 
 import json
+from pathlib import Path
 
 import dagster as dg
 
@@ -37,7 +38,7 @@ def onnx_model(
     out_path = lake.local_path("models", trained_detector["model_id"], f"model-{imgsz}.onnx")
 
     configure_ultralytics(roadmark_home() / "ultralytics")
-    export_onnx(trained_detector["weights"], out_path, imgsz=imgsz, opset=config.opset)
+    export_onnx(Path(trained_detector["weights"]), out_path, imgsz=imgsz, opset=config.opset)
     digest = sha256_file(out_path)
 
     context.log.info(f"exported {out_path.name} (opset {config.opset}, {imgsz} px)")
@@ -75,9 +76,9 @@ def onnx_matches_pytorch(onnx_model: dict, dataset_version: dict) -> dg.AssetChe
 
     configure_ultralytics(roadmark_home() / "ultralytics")
     report = onnx_parity(
-        onnx_model["weights"],
-        onnx_model["onnx_path"],
-        list(probe["path"]),
+        Path(onnx_model["weights"]),
+        Path(onnx_model["onnx_path"]),
+        [Path(path) for path in probe["path"]],
         imgsz=onnx_model["imgsz"],
     )
     figures = report.to_dict()

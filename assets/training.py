@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -61,10 +62,15 @@ def dataset_version(
     )
     frames = frames.assign(split=frames["frame_id"].map(split.assignment))
 
-    staging = lake.local_path("datasets", ".staging")
-    info = write_yolo_dataset(frames, annotations, split.assignment, class_names(), staging)
-    final = lake.local_path("datasets", info.version)
-    record = _publish_dataset(info, staging, final, frames, annotations, label_issues)
+    info = write_yolo_dataset(
+        frames,
+        annotations,
+        split.assignment,
+        class_names(),
+        lake.local_path("datasets"),
+        warnings=split.warnings,
+    )
+    record = _dataset_record(info, frames, annotations, label_issues)
 
     for warning in split.warnings:
         context.log.warning(warning)
@@ -73,6 +79,7 @@ def dataset_version(
         {
             "version": info.version,
             "frames_per_split": json.dumps(info.n_frames),
+            "data_card": dg.MetadataValue.md(info.card.to_markdown()),
             "split_warnings": "\n".join(split.warnings) or "none",
             "counts": dg.MetadataValue.md(info.counts.to_markdown()),
             "label_issues_flagged": int(label_issues["is_issue"].sum()),
@@ -81,35 +88,27 @@ def dataset_version(
     return record
 
 
-def _publish_dataset(info, staging, final, frames, boxes, issues) -> dict:
-    """Move a staged dataset to its version folder (kept as is when that version exists)."""
-    import os
-    import shutil
-
-    import yaml
-
-    if final.exists():
-        shutil.rmtree(staging, ignore_errors=True)
-    else:
-        os.replace(staging, final)
-        data_yaml = final / "data.yaml"
-        spec = yaml.safe_load(data_yaml.read_text())
-        spec["path"] = str(final)
-        lake_io.write_text_atomic(data_yaml, yaml.safe_dump(spec, sort_keys=False))
-        lake_io.write_parquet_atomic(final / "frames.parquet", frames)
-        lake_io.write_parquet_atomic(
-            final / "boxes.parquet", boxes[boxes["frame_id"].isin(frames["frame_id"])]
-        )
-        lake_io.write_parquet_atomic(final / "label_issues.parquet", issues)
+def _dataset_record(info, frames, boxes, issues) -> dict:
+    """Store the version's frame, box and label-issue tables beside it and describe it."""
+    tables = {
+        "frames_table": (info.root / "frames.parquet", frames),
+        "boxes_table": (
+            info.root / "boxes.parquet",
+            boxes[boxes["frame_id"].isin(frames["frame_id"])],
+        ),
+        "label_issues_table": (info.root / "label_issues.parquet", issues),
+    }
+    for path, table in tables.values():
+        if not path.exists():  # a version is immutable: its tables are written once
+            lake_io.write_parquet_atomic(path, table)
     return {
         "version": info.version,
-        "root": str(final),
-        "data_yaml": str(final / "data.yaml"),
-        "frames_table": str(final / "frames.parquet"),
-        "boxes_table": str(final / "boxes.parquet"),
+        "root": str(info.root),
+        "data_yaml": str(info.data_yaml),
         "frames_per_split": info.n_frames,
         "class_names": list(class_names()),
-    }
+        "warnings": list(info.warnings),
+    } | {name: str(path) for name, (path, _) in tables.items()}
 
 
 class TrainingConfig(dg.Config):
@@ -161,7 +160,9 @@ def trained_detector(
         context.log.info(f"reusing detector {model_id}: same dataset version and settings")
     else:
         configure_ultralytics(roadmark_home() / "ultralytics")
-        result = train_detector(dataset_version["data_yaml"], TrainConfig(**settings), model_dir)
+        result = train_detector(
+            Path(dataset_version["data_yaml"]), TrainConfig(**settings), model_dir
+        )
         record = {
             "model_id": model_id,
             "dataset_version": dataset_version["version"],
@@ -222,7 +223,7 @@ def detector_evaluation(
 
     configure_ultralytics(roadmark_home() / "ultralytics")
     predictions = predict_frames(
-        trained_detector["weights"],
+        Path(trained_detector["weights"]),
         test,
         imgsz=trained_detector["settings"]["imgsz"],
         conf=config.conf,
@@ -251,7 +252,9 @@ def detector_evaluation(
         "map50": float(evaluation.map50),
         "map50_95": float(evaluation.map50_95),
         "ap_table": json.loads(table.to_json(orient="split")),
-        "per_class": json.loads(evaluation.per_class.to_json(orient="records")),
+        "per_class": json.loads(
+            evaluation.per_class.rename_axis("class_name").reset_index().to_json(orient="records")
+        ),
         "test_predictions": str(predictions_path),
         "test_frames": int(len(test)),
     }

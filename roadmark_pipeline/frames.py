@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 
 import pandas as pd
@@ -43,3 +45,19 @@ def labelled_frames(frames: pd.DataFrame, tasks: pd.DataFrame) -> pd.DataFrame:
     done = tasks.loc[tasks["status"].isin(LABELLED_STATUSES), "frame_id"].unique()
     subset = frames[frames["frame_id"].isin(done)]
     return subset.sort_values("frame_id").reset_index(drop=True)
+
+
+def table_digest(*parts: pd.DataFrame | dict) -> str:
+    """Return a 16-hex digest of tables and settings, for caching work on exactly these inputs.
+
+    Tables are hashed row by row with pandas' stable hashing (order-sensitive); dicts as
+    key-sorted JSON.
+    """
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, pd.DataFrame):
+            digest.update(",".join(map(str, part.columns)).encode())
+            digest.update(pd.util.hash_pandas_object(part, index=False).values.tobytes())
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]

@@ -60,7 +60,7 @@ def class_thresholds(per_class: Sequence[dict[str, Any]], default: float) -> tup
     """
     tuned = {}
     for row in per_class:
-        value = row.get("threshold")
+        value = row.get("best_f1_threshold")
         if value is not None and value == value and row.get("n_gt", 0):
             tuned[row["class_name"]] = float(value)
     return tuple(tuned.get(name, default) for name in class_names())
