@@ -1,0 +1,1 @@
+"""Video ingestion: probe a dashcam file, sample frames, measure quality, anonymise, geotag."""
