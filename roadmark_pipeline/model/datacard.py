@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from roadmark_pipeline.model.slices import slice_columns, slice_values, with_slice_columns
@@ -53,28 +54,34 @@ class DataCard:
             "",
             "## Boxes per class",
             "",
-            _markdown_table(boxes),
+            markdown_table(boxes),
             "",
             "## Frames showing each class",
             "",
-            _markdown_table(frames),
+            markdown_table(frames),
         ]
         if not self.slices.empty:
             by_slice = self.slices["frames"].unstack("split", fill_value=0)
-            lines += ["", "## Frames per slice", "", _markdown_table(by_slice)]
+            lines += ["", "## Frames per slice", "", markdown_table(by_slice)]
         if self.warnings:
             lines += ["", "## Warnings", "", *(f"- {note}" for note in self.warnings)]
         return "\n".join(lines) + "\n"
 
 
-def _markdown_table(table: pd.DataFrame) -> str:
-    """Render a small table as Markdown (no extra dependency)."""
+def _cell(value: object, digits: int) -> str:
+    if isinstance(value, float | np.floating):
+        return "" if np.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(table: pd.DataFrame, digits: int = 4) -> str:
+    """Render a small table as Markdown, floats with ``digits`` decimals, NaN as blank."""
     index_names = [name or "" for name in table.index.names]
     header = [*index_names, *map(str, table.columns)]
     rows = []
-    for key, values in zip(table.index, table.to_numpy(), strict=True):
+    for key, values in zip(table.index, table.itertuples(index=False), strict=True):
         keys = key if isinstance(key, tuple) else (key,)
-        rows.append([*map(str, keys), *map(str, values)])
+        rows.append([*map(str, keys), *(_cell(value, digits) for value in values)])
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(out)

@@ -7,9 +7,12 @@ cannot say how the model does on it, and a 0 would drag the mean down for no rea
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -70,6 +73,9 @@ class Evaluation:
         class_names: Taxonomy order.
         n_frames: Frames evaluated.
         detections: class -> matched detections (kept for thresholds and slices).
+        test_fingerprint: Hash of the test frames and their ground truth; two evaluations
+            are comparable only when it is equal.
+        dataset_version: The dataset version evaluated on, when the caller sets it.
     """
 
     ap_table: pd.DataFrame
@@ -80,19 +86,68 @@ class Evaluation:
     class_names: tuple[str, ...]
     n_frames: int
     detections: dict[str, ClassDetections] = field(default_factory=dict, repr=False)
+    test_fingerprint: str = ""
+    dataset_version: str = ""
 
     def evaluated_classes(self) -> list[str]:
         """Return the classes with ground truth in the test set."""
         return [name for name in self.class_names if self.per_class.at[name, "n_gt"] > 0]
 
-    def summary(self) -> dict[str, float | int]:
+    def summary(self) -> dict[str, float | int | str]:
         """Return the headline numbers as plain values."""
         return {
             "map50": self.map50,
             "map50_95": self.map50_95,
             "n_frames": self.n_frames,
             "n_classes_evaluated": len(self.evaluated_classes()),
+            "test_fingerprint": self.test_fingerprint,
+            "dataset_version": self.dataset_version,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the tables and numbers as JSON-ready values (curves and matches left out)."""
+        return {
+            **self.summary(),
+            "class_names": list(self.class_names),
+            "ap_table": json.loads(self.ap_table.to_json(orient="split")),
+            "per_class": json.loads(self.per_class.to_json(orient="split")),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Evaluation:
+        """Rebuild an evaluation saved with :meth:`to_dict` (without curves and matches)."""
+        ap_table = _frame_from_split(values["ap_table"], "score_threshold")
+        per_class = _frame_from_split(values["per_class"], "class")
+        return cls(
+            ap_table=ap_table,
+            map50=float(values["map50"]),
+            map50_95=float(values["map50_95"]),
+            per_class=per_class,
+            pr_curves={},
+            class_names=tuple(values["class_names"]),
+            n_frames=int(values["n_frames"]),
+            test_fingerprint=str(values.get("test_fingerprint", "")),
+            dataset_version=str(values.get("dataset_version", "")),
+        )
+
+
+def _frame_from_split(values: dict[str, Any], index_name: str) -> pd.DataFrame:
+    table = pd.DataFrame(values["data"], index=values["index"], columns=values["columns"])
+    table.index.name = index_name
+    return table.astype(float) if index_name == "score_threshold" else table
+
+
+def fingerprint_test_set(ground_truth: pd.DataFrame, frame_ids: set[str]) -> str:
+    """Hash the evaluated frame ids and their ground-truth boxes (16 hex characters)."""
+    digest = hashlib.sha256()
+    digest.update("\n".join(sorted(frame_ids)).encode())
+    columns = list(_BOX_COLUMNS)
+    rows = ground_truth[columns].sort_values(columns).itertuples(index=False)
+    for row in rows:
+        digest.update(
+            f"\n{row[0]}|{int(row[1])}|{row[2]:.2f}|{row[3]:.2f}|{row[4]:.2f}|{row[5]:.2f}".encode()
+        )
+    return digest.hexdigest()[:16]
 
 
 def _check_table(table: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
@@ -244,4 +299,5 @@ def evaluate_detections(
         class_names=names,
         n_frames=len(frame_ids),
         detections=detections,
+        test_fingerprint=fingerprint_test_set(truth, frame_ids),
     )

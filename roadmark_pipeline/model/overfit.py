@@ -1,0 +1,182 @@
+"""Overfit a tiny batch: the sanity check that runs before any full training.
+
+A detector that cannot memorise eight frames, trained and scored on those same frames with
+augmentation off, will not learn anything from the full set either: labels in the wrong
+format, class ids shifted, boxes in the wrong units or a broken config all show up here in a
+few minutes instead of after a long run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from roadmark_pipeline.model.dataset import write_yolo_dataset
+from roadmark_pipeline.model.evaluation import evaluate_detections
+from roadmark_pipeline.model.predict import predict_frames
+from roadmark_pipeline.model.training import TrainConfig, train_detector
+from roadmark_pipeline.taxonomy import class_names as taxonomy_names
+
+LOG = logging.getLogger(__name__)
+
+# Augmentation off: the check asks "can the setup memorise these frames", nothing more.
+NO_AUGMENTATION = {
+    "fliplr": 0.0,
+    "hsv_h": 0.0,
+    "hsv_s": 0.0,
+    "hsv_v": 0.0,
+    "mosaic": 0.0,
+    "scale": 0.0,
+    "translate": 0.0,
+    "close_mosaic": 0,
+}
+
+
+# Measured on the 2-core CI machine: see docs/model.md ("Overfit check").
+OVERFIT_CONFIG = TrainConfig(
+    imgsz=320, epochs=60, batch=4, optimizer="AdamW", lr0=0.002, warmup_epochs=0.0
+)
+
+
+class OverfitError(ValueError):
+    """The tiny batch cannot be built (no frames with boxes)."""
+
+
+@dataclass
+class OverfitResult:
+    """The outcome of :func:`overfit_check`.
+
+    Attributes:
+        passed: mAP50 on the memorised frames reached the target.
+        map50: mAP50 measured on those same frames.
+        target_map50: The bar it had to reach.
+        frame_ids: The frames used.
+        per_class_ap50: class -> AP50 (classes present in the frames only).
+        epochs_run: Training epochs.
+        wall_s: Seconds for training and scoring.
+        weights: The memorising model (for inspection).
+        reason: One sentence for the log and the asset check.
+    """
+
+    passed: bool
+    map50: float
+    target_map50: float
+    frame_ids: list[str]
+    per_class_ap50: dict[str, float]
+    epochs_run: int
+    wall_s: float
+    weights: Path
+    reason: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as plain values."""
+        values = dataclasses.asdict(self)
+        values["weights"] = str(self.weights)
+        return values
+
+
+def pick_tiny_batch(
+    frames: pd.DataFrame, boxes: pd.DataFrame, n_frames: int, group_column: str = "source_sha256"
+) -> list[str]:
+    """Choose ``n_frames`` labelled frames that show as many classes and drives as possible.
+
+    Each pick takes the frame adding the most unseen classes, then a drive not yet picked,
+    then the rarest classes, then the most boxes; ties go to the smaller frame id, so the
+    choice is reproducible.
+    """
+    labelled = boxes[boxes["frame_id"].isin(frames["frame_id"])]
+    if labelled.empty:
+        raise OverfitError("no frame has a box; the overfit check needs labelled frames")
+    classes_of = labelled.groupby("frame_id")["class_id"].agg(frozenset)
+    n_boxes = labelled.groupby("frame_id").size()
+    rarity = 1.0 / labelled["class_id"].value_counts()
+    groups = frames.set_index("frame_id").get(group_column)
+    drive_of = groups.astype(str) if groups is not None else pd.Series(dtype=str)
+
+    chosen: list[str] = []
+    seen_classes: set[int] = set()
+    seen_drives: set[str] = set()
+
+    def gain(fid: str) -> tuple[int, int, float, int]:
+        new_drive = int(drive_of.get(fid, fid) not in seen_drives)
+        rare = float(sum(rarity[c] for c in classes_of[fid]))
+        return len(classes_of[fid] - seen_classes), new_drive, rare, int(n_boxes[fid])
+
+    candidates = sorted(classes_of.index)
+    for _ in range(min(n_frames, len(candidates))):
+        best = max((fid for fid in candidates if fid not in chosen), key=gain)
+        chosen.append(best)
+        seen_classes |= classes_of[best]
+        seen_drives.add(drive_of.get(best, best))
+    return sorted(chosen)
+
+
+def overfit_check(
+    frames: pd.DataFrame,
+    boxes: pd.DataFrame,
+    class_names: Sequence[str] | None = None,
+    *,
+    work_dir: Path,
+    n_frames: int = 8,
+    target_map50: float = 0.9,
+    train_config: TrainConfig | None = None,
+) -> OverfitResult:
+    """Train on a tiny batch with augmentation off and score the model on that same batch.
+
+    Args:
+        frames: Candidate frames (``frame_id, path, width, height``, the drive column).
+        boxes: Their boxes.
+        class_names: Taxonomy order; the package taxonomy when omitted.
+        work_dir: Receives ``dataset/`` and ``train/``.
+        n_frames: Size of the tiny batch.
+        target_map50: The bar for "near-perfect" (AP50 averaged over the classes present).
+        train_config: Architecture, image size, epochs and optimiser of the check;
+            augmentation is switched off whatever it says. ``OVERFIT_CONFIG`` when omitted.
+
+    Returns:
+        Whether the setup memorised the batch, with the measured mAP50.
+    """
+    names = tuple(class_names or taxonomy_names())
+    config = dataclasses.replace(train_config or OVERFIT_CONFIG, **NO_AUGMENTATION)
+    chosen = pick_tiny_batch(frames, boxes, n_frames)
+    tiny = frames[frames["frame_id"].isin(chosen)]
+    tiny_boxes = boxes[boxes["frame_id"].isin(chosen)]
+    assignment = pd.Series("train", index=tiny["frame_id"].to_numpy())
+
+    started = time.perf_counter()
+    info = write_yolo_dataset(tiny, tiny_boxes, assignment, names, Path(work_dir) / "dataset")
+    trained = train_detector(info.data_yaml, config, Path(work_dir) / "train")
+    predictions = predict_frames(trained.weights, tiny, imgsz=config.imgsz, conf=0.001)
+    evaluation = evaluate_detections(tiny_boxes, predictions, tiny, names)
+    wall_s = time.perf_counter() - started
+
+    passed = bool(evaluation.map50 >= target_map50)
+    verdict = "memorised" if passed else "could NOT memorise"
+    reason = (
+        f"{verdict} {len(chosen)} frames: mAP50 {evaluation.map50:.3f} vs target "
+        f"{target_map50:.2f} after {trained.epochs_run} epochs"
+    )
+    if not passed:
+        reason += "; check labels, class ids, box units and the training config before training"
+    (LOG.info if passed else LOG.error)("overfit check: %s", reason)
+    per_class = evaluation.per_class["ap50"].dropna().round(4).to_dict()
+    return OverfitResult(
+        passed=passed,
+        map50=float(evaluation.map50),
+        target_map50=target_map50,
+        frame_ids=chosen,
+        per_class_ap50={str(k): float(v) for k, v in per_class.items()},
+        epochs_run=trained.epochs_run,
+        wall_s=round(wall_s, 1),
+        weights=trained.weights,
+        reason=reason,
+        config=config.to_dict(),
+    )
