@@ -1,0 +1,158 @@
+"""The device folder: release slots, the ``current``/``previous`` pointers and the device state.
+
+Layout of a device folder::
+
+    releases/<version>/bundle/    the verified bundle (manifest, model, config, probe, wheel)
+    releases/<version>/runtime/   that release's jetson_runtime, unpacked from its wheel
+    current -> releases/<v>       symlink, replaced atomically (rename over the old link)
+    previous -> releases/<v>      the release that ran before; never evicted
+    tuf/                          the TUF client's trusted metadata
+    staging/                      downloads in progress (safe to delete at any time)
+    spool/  evidence/  engine_cache/
+    state.json                    channel, failed starts, bad versions, last update
+
+Every write is a temporary file or link renamed into place, so a power cut leaves the old or the
+new value, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "state.json"
+BUNDLE_DIR = "bundle"
+RUNTIME_DIR = "runtime"
+
+
+@dataclass(frozen=True)
+class DeviceLayout:
+    """Paths inside one device folder.
+
+    Attributes:
+        root: The device folder.
+    """
+
+    root: Path
+
+    @property
+    def releases(self) -> Path:
+        """Folder of release slots."""
+        return self.root / "releases"
+
+    @property
+    def current_link(self) -> Path:
+        """The pointer to the running release."""
+        return self.root / "current"
+
+    @property
+    def previous_link(self) -> Path:
+        """The pointer to the release that ran before."""
+        return self.root / "previous"
+
+    @property
+    def tuf_dir(self) -> Path:
+        """The TUF client's metadata."""
+        return self.root / "tuf"
+
+    @property
+    def staging(self) -> Path:
+        """Downloads in progress."""
+        return self.root / "staging"
+
+    @property
+    def spool(self) -> Path:
+        """Telemetry spool."""
+        return self.root / "spool"
+
+    @property
+    def evidence(self) -> Path:
+        """Anonymised evidence frames."""
+        return self.root / "evidence"
+
+    @property
+    def engine_cache(self) -> Path:
+        """TensorRT engine caches."""
+        return self.root / "engine_cache"
+
+    def slot(self, version: str) -> Path:
+        """The slot folder of a release version."""
+        return self.releases / version
+
+    def _target(self, link: Path) -> Path | None:
+        try:
+            target = os.readlink(link)
+        except OSError:
+            return None
+        path = (link.parent / target).resolve()
+        return path if path.is_dir() else None
+
+    def current(self) -> Path | None:
+        """The running release's slot, or None before the first install."""
+        return self._target(self.current_link)
+
+    def previous(self) -> Path | None:
+        """The release that ran before, or None."""
+        return self._target(self.previous_link)
+
+    def current_version(self) -> str | None:
+        """The running release's version."""
+        slot = self.current()
+        return slot.name if slot else None
+
+    def previous_version(self) -> str | None:
+        """The previous release's version."""
+        slot = self.previous()
+        return slot.name if slot else None
+
+    def protected(self) -> set[Path]:
+        """Slots that must never be removed: the current and the previous release."""
+        return {p for p in (self.current(), self.previous()) if p is not None}
+
+
+def point(link: Path, slot: Path) -> None:
+    """Make ``link`` point at ``slot`` atomically (new link under a temp name, then rename)."""
+    tmp = link.with_name(f".{link.name}.{uuid.uuid4().hex[:8]}.tmp")
+    os.symlink(os.path.relpath(slot, link.parent), tmp)
+    os.replace(tmp, link)
+    _fsync_dir(link.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_state(layout: DeviceLayout) -> dict[str, Any]:
+    """Return the device state (empty before the first update)."""
+    try:
+        return json.loads((layout.root / STATE_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def write_state(layout: DeviceLayout, state: dict[str, Any]) -> None:
+    """Replace the device state atomically."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    target = layout.root / STATE_FILE
+    tmp = target.with_name(f".{STATE_FILE}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(state, handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, target)
+
+
+def update_state(layout: DeviceLayout, **changes: Any) -> dict[str, Any]:
+    """Apply ``changes`` to the device state and return the new state."""
+    state = read_state(layout)
+    state.update(changes)
+    write_state(layout, state)
+    return state

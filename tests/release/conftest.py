@@ -1,0 +1,154 @@
+"""Fixtures of the release room: a tiny real ONNX model, releases, a TUF repository served on
+127.0.0.1 by a real static HTTP server, and the device CLI run as a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from jetson_runtime.bundle import RuntimeConfig
+from roadmark_pipeline.release.bundle import build_release
+from roadmark_pipeline.release.tuf_repo import TufRepository
+from roadmark_pipeline.release.wheel import build_runtime_wheel
+from roadmark_pipeline.taxonomy import class_names
+
+from .tiny_model import build_tiny_detector
+
+ROOT = Path(__file__).resolve().parents[2]
+THRESHOLDS = (0.4, 0.3, 0.3, 0.3, 0.3, 0.3)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class StaticServer:
+    """``python -m http.server`` on 127.0.0.1 serving a folder; stopped by its PID."""
+
+    folder: Path
+    process: subprocess.Popen | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> StaticServer:
+        self.port = free_port()
+        command = [sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1"]
+        self.process = subprocess.Popen(
+            [*command, "--directory", str(self.folder)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"static server on port {self.port} did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, 15)
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def runtime_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_runtime_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def probe_images(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "stills").glob("*.jpg"))[:2]
+
+
+@pytest.fixture
+def make_release(
+    tmp_path: Path, runtime_wheel: Path, probe_images: list[Path]
+) -> Callable[..., Path]:
+    """Build a release of the tiny model; ``scale`` changes its weights (a different model)."""
+
+    def build(version: str, scale: float = 1.0, thresholds=THRESHOLDS) -> Path:
+        onnx_path = build_tiny_detector(tmp_path / "models" / f"{version}.onnx", scale=scale)
+        config = RuntimeConfig(version, 160, class_names(), thresholds)
+        return build_release(
+            tmp_path / "releases" / version,
+            onnx_path=onnx_path,
+            runtime_config=config,
+            probe_images=probe_images,
+            wheel_path=runtime_wheel,
+            version=version,
+            lineage={"dataset": "test", "run": version},
+        )
+
+    return build
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> TufRepository:
+    repo = TufRepository(tmp_path / "tuf" / "repo", tmp_path / "tuf" / "keys")
+    repo.initialise()
+    return repo
+
+
+@pytest.fixture
+def server(repository: TufRepository) -> Iterator[StaticServer]:
+    static = StaticServer(repository.repo_dir).start()
+    yield static
+    static.stop()
+
+
+@dataclass
+class EdgeResult:
+    returncode: int
+    out: dict
+    stderr: str
+
+
+@pytest.fixture
+def edge() -> Callable[..., EdgeResult]:
+    """Run ``roadmark-edge`` (``python -m jetson_runtime.cli``) as a child process."""
+
+    def call(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> EdgeResult:
+        done = subprocess.run(
+            [sys.executable, "-m", "jetson_runtime.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+        )
+        try:
+            out = json.loads(done.stdout) if done.stdout.strip() else {}
+        except json.JSONDecodeError:
+            out = {"text": done.stdout}
+        return EdgeResult(done.returncode, out, done.stderr)
+
+    return call
+
+
+@pytest.fixture
+def device(tmp_path: Path) -> Path:
+    return tmp_path / "device"
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
