@@ -1,0 +1,1 @@
+"""Labeling with Label Studio: config, server, client, conversion, consensus, throughput."""

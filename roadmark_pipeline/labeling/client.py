@@ -1,0 +1,438 @@
+"""One Label Studio project for our frames: tasks, pre-annotations, annotations, exports.
+
+Tasks are keyed by frame id (``data.frame_id``): importing the same frames twice adds nothing.
+Images are served by Label Studio from a local-files storage as
+``/data/local-files/?d=<path relative to the server's document root>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from roadmark_pipeline.labeling.config import parse_label_config
+from roadmark_pipeline.labeling.convert import parse_export, task_frame_id
+from roadmark_pipeline.labeling.results import boxes_to_results, exif_orientation
+from roadmark_pipeline.labeling.sdk import (
+    LabelingError,
+    annotator_email,
+    api_call,
+    ensure_annotator,
+)
+
+LOG = logging.getLogger(__name__)
+
+_IMPORT_BATCH = 500
+_FRAME_COLUMNS = ("frame_id", "path", "width", "height")
+_EXPORT_TIMEOUT_S = 120.0
+
+
+class LabelingProject:
+    """A Label Studio project holding our frames as tasks.
+
+    Use :meth:`ensure` to get one; the constructor only wraps an existing project.
+
+    Args:
+        client: A ``label_studio_sdk.LabelStudio`` client (from ``server.connect``).
+        project_id: The project's id.
+        label_config: Its labeling config XML.
+        local_root: Folder under which the frames live.
+        document_root: The server's local-files document root (``d=`` paths are relative to it).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        project_id: int,
+        label_config: str,
+        *,
+        local_root: Path,
+        document_root: Path | None = None,
+    ) -> None:
+        self.client = client
+        self.id = int(project_id)
+        self.label_config = label_config
+        self.class_names = parse_label_config(label_config)
+        self.local_root = Path(local_root).resolve()
+        self.document_root = Path(document_root).resolve() if document_root else self.local_root
+        self._users: dict[str, int] = {}
+        self._task_data: dict[str, tuple[int, dict[str, Any]]] = {}
+
+    @classmethod
+    def ensure(
+        cls,
+        client: Any,
+        title: str,
+        label_config: str,
+        *,
+        local_root: Path,
+        document_root: Path | None = None,
+    ) -> LabelingProject:
+        """Return the project with this title, creating it (and its image storage) if needed.
+
+        Args:
+            client: A ``label_studio_sdk.LabelStudio`` client.
+            title: Project title, the idempotency key (at least 3 characters).
+            label_config: Labeling config XML (``config.label_config_xml``).
+            local_root: Folder holding the frames; a local-files import storage covering it is
+                created so the browser can load the images.
+            document_root: The server's ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``; defaults to
+                ``local_root``. Must be ``local_root`` or a folder above it.
+
+        Returns:
+            The project.
+
+        Raises:
+            LabelingError: When an existing project with this title has other classes (ids
+                would shift), or Label Studio refuses the config or the storage.
+        """
+        classes = parse_label_config(label_config)
+        existing = [p for p in api_call("list projects", client.projects.list) if p.title == title]
+        if existing:
+            project = min(existing, key=lambda p: p.id)
+            if len(existing) > 1:
+                LOG.warning("%d projects titled %r; using id %d", len(existing), title, project.id)
+            current = parse_label_config(project.label_config)
+            if current != classes:
+                raise LabelingError(
+                    f"project {title!r} (id {project.id}) has classes {current}, not {classes}; "
+                    "class ids would shift — use a new title or migrate the project by hand"
+                )
+            LOG.info("using Label Studio project %r (id %d)", title, project.id)
+        else:
+            project = api_call(
+                f"create project {title!r}",
+                client.projects.create,
+                title=title,
+                label_config=label_config,
+                description="roadmark: damaged road markings (boxes in the class taxonomy)",
+            )
+            LOG.info("created Label Studio project %r (id %d)", title, project.id)
+        labeling = cls(
+            client, project.id, label_config, local_root=local_root, document_root=document_root
+        )
+        labeling._ensure_storage()
+        return labeling
+
+    def _ensure_storage(self) -> None:
+        """Make sure a local-files import storage of this project covers ``local_root``."""
+        if not self.local_root.is_relative_to(self.document_root):
+            raise LabelingError(
+                f"local_root {self.local_root} is not under the document root "
+                f"{self.document_root}; start Label Studio with a document_root above the frames"
+            )
+        storages = api_call(
+            "list local storages", self.client.import_storage.local.list, project=self.id
+        )
+        for storage in storages:
+            if storage.path and self.local_root.is_relative_to(Path(storage.path)):
+                return
+        api_call(
+            f"create local-files storage for {self.local_root}",
+            self.client.import_storage.local.create,
+            project=self.id,
+            path=str(self.local_root),
+            title="roadmark frames",
+            use_blob_urls=True,
+            description="frames served to the annotators; tasks are imported by roadmark",
+        )
+        LOG.info("project %d: local-files storage added for %s", self.id, self.local_root)
+
+    def image_url(self, path: str | Path) -> str:
+        """Return the Label Studio URL of a frame file.
+
+        Args:
+            path: Absolute path of the image, under ``local_root``.
+
+        Returns:
+            ``/data/local-files/?d=<path relative to the document root>``.
+
+        Raises:
+            LabelingError: When the file lies outside ``local_root``.
+        """
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(self.local_root):
+            raise LabelingError(
+                f"{path}: not under the project's local root {self.local_root}; write frames "
+                "there or ensure the project with a local_root above them"
+            )
+        relative = resolved.relative_to(self.document_root).as_posix()
+        return f"/data/local-files/?d={quote(relative)}"
+
+    def import_frames(
+        self,
+        frames: pd.DataFrame,
+        predictions: pd.DataFrame | None = None,
+        model_version: str | None = None,
+    ) -> int:
+        """Import frames as tasks, skipping frames already in the project.
+
+        Args:
+            frames: Columns ``frame_id, path`` (absolute, under ``local_root``), ``width, height``
+                (upright pixels) and any metadata (``source_sha256``, ``frame_index``,
+                ``camera_model`` ...) that is carried in the task data.
+            predictions: Optional boxes table ``frame_id, class_id, x1, y1, x2, y2`` (pixels),
+                ``score``: pre-annotations annotators correct instead of drawing.
+            model_version: Name of the model that made ``predictions`` (required with them).
+
+        Returns:
+            The number of new tasks.
+
+        Raises:
+            LabelingError: When a required column is missing, a frame id repeats, or
+                predictions come without a model version.
+        """
+        _require_columns(frames, _FRAME_COLUMNS, "frames")
+        if frames["frame_id"].duplicated().any():
+            repeated = frames.loc[frames["frame_id"].duplicated(), "frame_id"].tolist()[:5]
+            raise LabelingError(f"frames: frame ids repeat {repeated}; one row per frame")
+        if predictions is not None and not model_version:
+            raise LabelingError("predictions need model_version= (the model that made them)")
+
+        existing = self.task_ids_by_frame()
+        new = frames[~frames["frame_id"].isin(list(existing))]
+        by_frame = _group_predictions(predictions)
+        payload = [self._task_payload(row, by_frame, model_version) for row in _records(new)]
+        for start in range(0, len(payload), _IMPORT_BATCH):
+            batch = payload[start : start + _IMPORT_BATCH]
+            api_call("import tasks", self.client.projects.import_tasks, id=self.id, request=batch)
+        if payload and predictions is not None:
+            self._use_predictions(str(model_version))
+        LOG.info(
+            "project %d: imported %d new tasks (%d frames already there), %d with predictions",
+            self.id,
+            len(payload),
+            len(frames) - len(new),
+            sum(bool(task.get("predictions")) for task in payload),
+        )
+        return len(payload)
+
+    def _task_payload(
+        self, row: dict[str, Any], predictions: dict[str, pd.DataFrame], model_version: str | None
+    ) -> dict[str, Any]:
+        """One task to import: image URL, frame id, size, metadata and pre-annotations."""
+        data = {key: _jsonable(value) for key, value in row.items() if key != "path"}
+        data["image"] = self.image_url(row["path"])
+        data["frame_id"] = str(row["frame_id"])
+        data["width"], data["height"] = int(row["width"]), int(row["height"])
+        data["file"] = Path(row["path"]).name
+        orientation = exif_orientation(Path(row["path"]))
+        if orientation != 1:
+            data["exif_orientation"] = orientation
+        task: dict[str, Any] = {"data": data}
+
+        boxes = predictions.get(data["frame_id"])
+        if boxes is not None and len(boxes):
+            result = boxes_to_results(boxes, data["width"], data["height"], self.class_names)
+            task["predictions"] = [
+                {
+                    "model_version": model_version,
+                    "score": float(boxes["score"].mean()) if "score" in boxes else 1.0,
+                    "result": result,
+                }
+            ]
+        return task
+
+    def _use_predictions(self, model_version: str) -> None:
+        """Show this model version's predictions as pre-annotations in the labeling view."""
+        api_call(
+            "set model version",
+            self.client.projects.update,
+            id=self.id,
+            model_version=model_version,
+            show_collab_predictions=True,
+        )
+
+    def tasks(self) -> list[Any]:
+        """Every task of the project (data, overlap, counts; no annotations)."""
+        pager = api_call(
+            "list tasks",
+            self.client.tasks.list,
+            project=self.id,
+            page_size=1000,
+            fields="task_only",
+        )
+        return list(pager)
+
+    def task_ids_by_frame(self) -> dict[str, int]:
+        """Return ``{frame_id: task_id}`` over the project's tasks that carry a frame id."""
+        self._task_data = {}
+        for task in self.tasks():
+            data = dict(task.data or {})
+            frame = task_frame_id({"data": data, "meta": task.meta or {}})
+            if frame is not None and frame not in self._task_data:
+                self._task_data[frame] = (int(task.id), data)
+        return {frame: task_id for frame, (task_id, _) in self._task_data.items()}
+
+    def _task(self, frame_id: str) -> tuple[int, dict[str, Any]]:
+        """Task id and data of a frame, from the cache (refreshed once on a miss)."""
+        if frame_id not in self._task_data:
+            self.task_ids_by_frame()
+        if frame_id not in self._task_data:
+            raise LabelingError(
+                f"frame {frame_id!r} has no task in project {self.id}; import_frames() first"
+            )
+        return self._task_data[frame_id]
+
+    def annotator_id(self, annotator: str) -> int:
+        """Return the Label Studio user id of an annotator, creating the user if needed.
+
+        Args:
+            annotator: The annotator's e-mail (a bare name gets ``@annotators.roadmark.local``).
+
+        Returns:
+            The user id.
+        """
+        email = annotator_email(annotator)
+        if email not in self._users:
+            self._users[email] = ensure_annotator(self.client, email)
+        return self._users[email]
+
+    def submit_annotation(
+        self,
+        frame_id: str,
+        boxes: pd.DataFrame,
+        *,
+        annotator: str,
+        lead_time_s: float | None = None,
+    ) -> int:
+        """Submit a completed annotation for one frame, attributed to an annotator.
+
+        Args:
+            frame_id: The frame's id (its task must exist).
+            boxes: ``class_id, x1, y1, x2, y2`` pixels of the upright frame, optional
+                ``borderline`` (bool); an empty table records "reviewed, nothing to label".
+            annotator: E-mail of the annotator (a Label Studio user, created when missing).
+            lead_time_s: Seconds spent on the task, when known.
+
+        Returns:
+            The new annotation's id.
+
+        Raises:
+            LabelingError: When the frame has no task.
+            ValueError: When a class id is outside the project's classes.
+        """
+        task_id, data = self._task(frame_id)
+        width, height = int(data["width"]), int(data["height"])
+        result = boxes_to_results(boxes, width, height, self.class_names)
+        extra = {} if lead_time_s is None else {"lead_time": float(lead_time_s)}
+        annotation = api_call(
+            f"annotate {frame_id}",
+            self.client.annotations.create,
+            id=task_id,
+            result=result,
+            completed_by=self.annotator_id(annotator),
+            was_cancelled=False,
+            **extra,
+        )
+        return int(annotation.id)
+
+    def skip_frame(self, frame_id: str, *, annotator: str) -> int:
+        """Record that an annotator skipped (cancelled) a frame.
+
+        Args:
+            frame_id: The frame's id.
+            annotator: E-mail of the annotator.
+
+        Returns:
+            The id of the cancelled annotation.
+        """
+        task_id, _ = self._task(frame_id)
+        annotation = api_call(
+            f"skip {frame_id}",
+            self.client.annotations.create,
+            id=task_id,
+            result=[],
+            completed_by=self.annotator_id(annotator),
+            was_cancelled=True,
+        )
+        return int(annotation.id)
+
+    def export(self) -> list[dict[str, Any]]:
+        """Export every task (annotated or not, cancelled annotations included) as JSON.
+
+        Annotations carry ``completed_by`` expanded to the user (id, e-mail, names); predictions
+        are included in full (model version, scores).
+
+        Returns:
+            The Label Studio JSON export: a list of tasks.
+        """
+        exports = self.client.projects.exports
+        snapshot = api_call(
+            "create export",
+            exports.create,
+            self.id,
+            title=f"roadmark {time.strftime('%Y-%m-%dT%H:%M:%S')}",
+            serialization_options={
+                "annotations__completed_by": {"only_id": False},
+                "predictions": {"only_id": False},
+            },
+            task_filter_options={"only_with_annotations": False},
+            annotation_filter_options={"usual": True, "ground_truth": True, "skipped": True},
+        )
+        deadline = time.monotonic() + _EXPORT_TIMEOUT_S
+        while snapshot.status not in ("completed", "failed"):
+            if time.monotonic() > deadline:
+                raise LabelingError(f"export {snapshot.id} of project {self.id} did not finish")
+            time.sleep(0.2)
+            snapshot = api_call("poll export", exports.get, self.id, export_pk=snapshot.id)
+        if snapshot.status == "failed":
+            raise LabelingError(f"export {snapshot.id} of project {self.id} failed on the server")
+        chunks = api_call(
+            "download export", exports.download, self.id, snapshot.id, export_type="JSON"
+        )
+        tasks = json.loads(b"".join(chunks))
+        LOG.info("project %d: exported %d tasks", self.id, len(tasks))
+        return list(tasks)
+
+    def annotated_frame_ids(self, annotator: str | None = None) -> set[str]:
+        """Return the frames with at least one completed (not cancelled) annotation.
+
+        Args:
+            annotator: Only count this annotator's annotations (e-mail); all when omitted.
+
+        Returns:
+            The frame ids.
+        """
+        annotations = parse_export(self.export(), self.class_names).annotations
+        live = annotations[~annotations["was_cancelled"]]
+        if annotator is not None:
+            live = live[live["annotator"] == annotator_email(annotator)]
+        return {str(frame) for frame in live["frame_id"].dropna()}
+
+
+def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise LabelingError(f"{what}: missing columns {missing}; expected at least {list(columns)}")
+
+
+def _group_predictions(predictions: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    if predictions is None or predictions.empty:
+        return {}
+    _require_columns(predictions, ("frame_id", "class_id", "x1", "y1", "x2", "y2"), "predictions")
+    return {str(key): group for key, group in predictions.groupby("frame_id", sort=False)}
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [dict(zip(frame.columns, values, strict=True)) for values in frame.itertuples(False)]
+
+
+def _jsonable(value: Any) -> Any:
+    """A task-data value JSON can carry: numpy scalars unwrapped, timestamps as ISO text."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return None if isinstance(value, float) and np.isnan(value) else value
+    return str(value)
