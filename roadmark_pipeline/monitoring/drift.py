@@ -36,6 +36,8 @@ LOG = logging.getLogger(__name__)
 
 INPUT_COLUMNS = ("brightness", "contrast", "blur", "overexposed_share", "underexposed_share")
 OUTPUT_COLUMNS = ("n_detections", "mean_confidence", "empty")
+UNKNOWN_SEGMENT = "unknown"
+SNAPSHOT_FILE = "evidently.json"
 
 __all__ = [
     "INPUT_COLUMNS",
@@ -60,7 +62,8 @@ class DriftConfig:
     """Settings of a drift report.
 
     Attributes:
-        drift_share: Status is drift when drifted / evaluated columns is at least this share.
+        drift_share: Status is drift when drifted / evaluated columns reaches this share in the
+            input group or in the output group.
         min_samples: Fewest usable values a column needs on each side, and fewest rows overall
             (and per segment) before anything is judged.
         min_evaluated_columns: Fewest evaluated columns for a verdict; fewer is insufficient_data.
@@ -147,19 +150,31 @@ def _column_rows(checks: list[ColumnCheck], drifts: dict[str, Any]) -> pd.DataFr
     return pd.DataFrame(rows, columns=list(COLUMN_FIELDS))
 
 
+def group_shares(columns: pd.DataFrame) -> dict[str, float]:
+    """Return drifted / evaluated columns per group (input, output) that has evaluated columns.
+
+    Shares are per group so that the many per-class output columns cannot drown a shift of the
+    five input metrics, nor the other way round.
+    """
+    judged = columns[columns["evaluated"].astype(bool)]
+    shares = judged.groupby("group", sort=True)["drifted"].mean()
+    return {str(group): float(share) for group, share in shares.items()}
+
+
 def _verdict(
     columns: pd.DataFrame, n_reference: int, n_current: int, config: DriftConfig
-) -> tuple[str, float, str]:
-    """Return status, drifted share and (for insufficient data) the reason."""
+) -> tuple[str, dict[str, float], str]:
+    """Return status, drifted share per group and (for insufficient data) the reason."""
     if min(n_reference, n_current) < config.min_samples:
         reason = f"{n_reference} reference / {n_current} current rows; need {config.min_samples}"
-        return STATUS_INSUFFICIENT, 0.0, reason
+        return STATUS_INSUFFICIENT, {}, reason
     evaluated = int(columns["evaluated"].sum())
     if evaluated < config.min_evaluated_columns:
         reason = f"{evaluated} columns evaluated; need {config.min_evaluated_columns}"
-        return STATUS_INSUFFICIENT, 0.0, reason
-    share = float(columns.loc[columns["evaluated"], "drifted"].sum()) / evaluated
-    return (STATUS_DRIFT if share >= config.drift_share else STATUS_NO_DRIFT), share, ""
+        return STATUS_INSUFFICIENT, {}, reason
+    shares = group_shares(columns)
+    drifted = max(shares.values()) >= config.drift_share
+    return (STATUS_DRIFT if drifted else STATUS_NO_DRIFT), shares, ""
 
 
 def _compare(
@@ -178,14 +193,22 @@ def _compare(
     drifts: dict[str, Any] = {}
     if enough_rows and any(check.evaluated for check in checks):
         drifts, snapshot = run_evidently(
-            ref_clean, cur_clean, checks, config.drift_share, config.evidently_options()
+            ref_clean,
+            cur_clean,
+            checks,
+            config.drift_share,
+            config.evidently_options(),
+            name=snapshot_name(day, segment),
+            timestamp=_day_start(day),
         )
 
     columns = _column_rows(checks, drifts)
-    status, share, reason = _verdict(columns, len(reference), len(current), config)
+    status, shares, reason = _verdict(columns, len(reference), len(current), config)
+    share = max(shares.values(), default=0.0)
     result = DriftResult(
         status=status,
         drifted_share=share,
+        group_shares=shares,
         columns=columns,
         n_reference=len(reference),
         n_current=len(current),
@@ -196,6 +219,19 @@ def _compare(
     )
     LOG.info("drift %s (%s): %s, share %.2f", day, segment or "overall", status, share)
     return result, snapshot
+
+
+def snapshot_name(day: str, segment: str | None) -> str:
+    """Return the name of a comparison's Evidently snapshot: ``drift <day> <segment|overall>``."""
+    return f"drift {day} {segment or 'overall'}"
+
+
+def _day_start(day: str) -> dt.datetime | None:
+    """Return midnight UTC of an ISO day, None for 'undated' or another label."""
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), tzinfo=dt.UTC)
+    except ValueError:
+        return None
 
 
 def _fallback_html(result: DriftResult) -> str:
@@ -216,10 +252,15 @@ def _write(result: DriftResult, snapshot: Any, folder: Path, html_report: bool) 
         page = snapshot.get_html_str(as_iframe=False) if snapshot else _fallback_html(result)
         write_text_atomic(html_path, page)
     if snapshot is not None:
-        write_text_atomic(folder / "evidently.json", snapshot.json())
+        write_text_atomic(folder / SNAPSHOT_FILE, snapshot.dumps())  # Snapshot.load() reads it
     written = result.with_paths(html_path, folder / "drift.json")
     write_json_atomic(folder / "drift.json", written.to_dict())
     return written
+
+
+def segment_labels(series: pd.Series) -> pd.Series:
+    """Return the segment label of every row: the value as text, ``"unknown"`` when missing."""
+    return series.astype(object).where(series.notna(), UNKNOWN_SEGMENT).astype(str)
 
 
 def segment_slug(value: str) -> str:
@@ -236,7 +277,7 @@ def _segments(
     out_dir: Path,
 ) -> dict[str, DriftResult]:
     """Compare each segment's current rows with the whole reference and write their reports."""
-    values = current[column].astype(object).where(current[column].notna(), "unknown").astype(str)
+    values = segment_labels(current[column])
     counts = values.value_counts()
     if len(counts) > config.max_segments:
         LOG.warning(
@@ -295,4 +336,6 @@ def drift_report(
     elif segment_column is not None:
         LOG.info("no %r column in the current data; overall comparison only", segment_column)
 
-    return _write(result.with_segments(segments), snapshot, out_dir, html_report=True)
+    return _write(
+        result.with_segments(segments, segment_column), snapshot, out_dir, html_report=True
+    )

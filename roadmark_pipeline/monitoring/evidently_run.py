@@ -8,6 +8,7 @@ integer brightness values categorical).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import warnings
@@ -170,6 +171,8 @@ def run_evidently(
     checks: list[ColumnCheck],
     drift_share: float,
     options: EvidentlyOptions,
+    name: str | None = None,
+    timestamp: dt.datetime | None = None,
 ) -> tuple[dict[str, ColumnDrift], Any]:
     """Run Evidently's drift preset on the evaluated columns.
 
@@ -179,6 +182,8 @@ def run_evidently(
         checks: The pre-check verdicts; only evaluated columns are sent.
         drift_share: Share of drifted columns that Evidently's own summary test uses.
         options: Stattest choices.
+        name: The snapshot's name (shown in the Evidently UI).
+        timestamp: The snapshot's time (the day the data covers); now when None.
 
     Returns:
         The raw per-column verdicts by column name (scores may still be NaN; guard them with
@@ -190,7 +195,10 @@ def run_evidently(
         # produces is guarded afterwards.
         warnings.simplefilter("ignore", RuntimeWarning)
         snapshot = report.run(
-            current_data=_dataset(current, checks), reference_data=_dataset(reference, checks)
+            current_data=_dataset(current, checks),
+            reference_data=_dataset(reference, checks),
+            timestamp=timestamp,
+            name=name,
         )
     drifts = parse_snapshot(snapshot.dict())
     LOG.info(

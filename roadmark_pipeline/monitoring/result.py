@@ -45,15 +45,18 @@ class DriftResult:
 
     Attributes:
         status: ``"drift"``, ``"no_drift"`` or ``"insufficient_data"``.
-        drifted_share: Drifted columns / evaluated columns; 0.0 when nothing was evaluated.
+        drifted_share: Drifted / evaluated columns in the group where that share is largest
+            (input or output); 0.0 when nothing was evaluated.
         columns: One row per candidate column with the fields in ``COLUMN_FIELDS``.
         n_reference: Rows in the reference.
         n_current: Rows in the current data.
         day: The day the current data covers (ISO date), or ``"undated"``.
         drift_share_threshold: The share at or above which the status is drift.
+        group_shares: Drifted / evaluated columns per group (``input``, ``output``).
         segment: The segment value (for example a camera model); None for the overall result.
         reason: Why the status is insufficient_data; empty otherwise.
         segments: Results per segment value, keyed by that value.
+        segment_column: The column the segments are values of (for example ``camera_model``).
         html_path: The HTML report, once written.
         json_path: This verdict as JSON, once written.
     """
@@ -65,9 +68,11 @@ class DriftResult:
     n_current: int
     day: str
     drift_share_threshold: float
+    group_shares: dict[str, float] = field(default_factory=dict)
     segment: str | None = None
     reason: str = ""
     segments: dict[str, DriftResult] = field(default_factory=dict)
+    segment_column: str | None = None
     html_path: Path | None = None
     json_path: Path | None = None
 
@@ -123,6 +128,8 @@ class DriftResult:
             "day": self.day,
             "drifted_share": round(float(self.drifted_share), 4),
             "drift_share_threshold": float(self.drift_share_threshold),
+            "drifted_share_input": round(self.group_shares.get("input", 0.0), 4),
+            "drifted_share_output": round(self.group_shares.get("output", 0.0), 4),
             "n_reference": int(self.n_reference),
             "n_current": int(self.n_current),
             "columns_evaluated": len(self.evaluated_columns),
@@ -150,11 +157,13 @@ class DriftResult:
             "segment": self.segment,
             "drifted_share": float(self.drifted_share),
             "drift_share_threshold": float(self.drift_share_threshold),
+            "group_shares": dict(self.group_shares),
             "n_reference": int(self.n_reference),
             "n_current": int(self.n_current),
             "reason": self.reason,
             "event_key": self.event_key() or None,
             "columns": rows,
+            "segment_column": self.segment_column,
             "segments": {name: seg.to_dict() for name, seg in self.segments.items()},
             "html_path": str(self.html_path) if self.html_path else None,
         }
@@ -163,6 +172,6 @@ class DriftResult:
         """Return a copy that records where its files were written."""
         return replace(self, html_path=html_path, json_path=json_path)
 
-    def with_segments(self, segments: dict[str, DriftResult]) -> DriftResult:
-        """Return a copy holding the given segment results."""
-        return replace(self, segments=segments)
+    def with_segments(self, segments: dict[str, DriftResult], column: str | None) -> DriftResult:
+        """Return a copy holding the results per value of the segment ``column``."""
+        return replace(self, segments=segments, segment_column=column if segments else None)

@@ -211,3 +211,23 @@ def test_nothing_evaluable_is_insufficient(tmp_path: Path) -> None:
 def test_bad_config_names_the_setting(settings: dict, word: str) -> None:
     with pytest.raises(ValueError, match=word):
         DriftConfig(**settings)
+
+
+def test_input_shift_is_not_drowned_by_many_quiet_output_columns(tmp_path: Path) -> None:
+    """3 of 5 input metrics drift, 9 output columns do not: the input group decides."""
+    rng = np.random.default_rng(11)
+    quiet = {f"det_{i}": rng.poisson(1, 600) for i in range(9)}
+    reference = pd.DataFrame({"a": rng.normal(0, 1, 300), "b": rng.normal(0, 1, 300)})
+    reference = reference.assign(c=rng.normal(0, 1, 300), d=rng.normal(0, 1, 300))
+    reference = reference.assign(e=rng.normal(0, 1, 300), **{k: v[:300] for k, v in quiet.items()})
+    current = reference.copy()
+    current[["a", "b", "c"]] += 3.0
+    current = current.assign(**{k: v[300:] for k, v in quiet.items()})
+    config = DriftConfig(input_columns=("a", "b", "c", "d", "e"), output_columns=())
+
+    result = drift_report(reference, current, config=config, out_dir=tmp_path)
+
+    assert result.group_shares["input"] == pytest.approx(0.6)
+    assert result.group_shares["output"] < 0.5
+    assert result.status == "drift" and result.drifted_share == pytest.approx(0.6)
+    assert result.to_metadata()["drifted_share_input"] == pytest.approx(0.6)
