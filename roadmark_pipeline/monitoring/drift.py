@@ -12,7 +12,7 @@ import datetime as dt
 import html
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,10 @@ class DriftConfig:
         cat_method: Evidently stattest name for categorical and bool columns.
         per_column_method: Stattest name per column.
         per_column_threshold: Stattest threshold per column.
+        count_method: Stattest for detection counts (``n_detections``, ``det_<class>``). K-S by
+            default: Evidently would pick chi-square for columns of a few small integers, and
+            chi-square calls a count never seen in the reference (a frame with 3 crosswalks)
+            certain drift. None lets Evidently choose.
         max_segments: Most segments compared (the largest first); the rest are logged.
         segment_html: Write an Evidently HTML report per segment as well as the overall one.
     """
@@ -91,6 +95,7 @@ class DriftConfig:
     per_column_threshold: Mapping[str, float] = field(default_factory=dict)
     max_segments: int = 20
     segment_html: bool = True
+    count_method: str | None = "ks"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.drift_share <= 1.0:
@@ -99,14 +104,25 @@ class DriftConfig:
             if getattr(self, name) < 1:
                 raise DriftConfigError(f"{name}={getattr(self, name)}; pass an integer >= 1")
 
-    def evidently_options(self) -> EvidentlyOptions:
-        """Return the stattest choices in the form :mod:`evidently_run` takes."""
+    def evidently_options(self, columns: Sequence[str] = ()) -> EvidentlyOptions:
+        """Return the stattest choices for the given evaluated columns.
+
+        Detection-count columns get :attr:`count_method` unless :attr:`per_column_method`
+        names them.
+        """
+        methods = {name: self.count_method for name in columns if is_count_column(name)}
+        methods = {k: v for k, v in methods.items() if v} | dict(self.per_column_method)
         return EvidentlyOptions(
             num_method=self.num_method,
             cat_method=self.cat_method,
-            per_column_method=self.per_column_method,
+            per_column_method=methods,
             per_column_threshold=self.per_column_threshold,
         )
+
+
+def is_count_column(name: str) -> bool:
+    """Return True for detection-count columns: ``n_detections`` and ``det_<class>``."""
+    return name == "n_detections" or name.startswith(CLASS_COLUMN_PREFIX)
 
 
 def candidate_columns(
@@ -197,7 +213,7 @@ def _compare(
             cur_clean,
             checks,
             config.drift_share,
-            config.evidently_options(),
+            config.evidently_options([check.column for check in checks if check.evaluated]),
             name=snapshot_name(day, segment),
             timestamp=_day_start(day),
         )

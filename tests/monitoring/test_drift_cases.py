@@ -231,3 +231,22 @@ def test_input_shift_is_not_drowned_by_many_quiet_output_columns(tmp_path: Path)
     assert result.group_shares["output"] < 0.5
     assert result.status == "drift" and result.drifted_share == pytest.approx(0.6)
     assert result.to_metadata()["drifted_share_input"] == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize(
+    ("count_method", "drifted"),
+    [("ks", False), (None, True)],  # None: Evidently's own choice, chi-square, cries drift
+)
+def test_a_count_unseen_in_the_reference_is_not_drift_by_itself(
+    tmp_path: Path, count_method: str | None, drifted: bool
+) -> None:
+    rng = np.random.default_rng(5)
+    reference = pd.DataFrame({"det_crosswalk": rng.choice([0, 1, 2], 400, p=[0.7, 0.2, 0.1])})
+    current = pd.DataFrame({"det_crosswalk": rng.choice([0, 1, 2], 400, p=[0.7, 0.2, 0.1])})
+    current.loc[:2, "det_crosswalk"] = 3  # three frames with three crosswalks
+    config = DriftConfig(input_columns=(), output_columns=(), count_method=count_method)
+
+    result = drift_report(reference, current, config=config, out_dir=tmp_path)
+
+    assert result.evaluated_columns == ("det_crosswalk",)
+    assert bool(column(result, "det_crosswalk")["drifted"]) is drifted
