@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 LOG = logging.getLogger(__name__)
 _END = object()
+DECODE_THREAD = "roadmark-decode"
 
 
 class SourceError(ValueError):
@@ -220,7 +221,10 @@ def frames(
     stop = threading.Event()
     settings = (every_n, max_frames, reconnects)
     worker = threading.Thread(
-        target=_decode, args=(spec, capture, settings, handoff, stop), daemon=True
+        target=_decode,
+        args=(spec, capture, settings, handoff, stop),
+        name=DECODE_THREAD,
+        daemon=True,
     )
     worker.start()
     try:

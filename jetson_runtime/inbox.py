@@ -6,6 +6,7 @@ file: uploads are idempotent and may be repeated after any failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import urllib.error
 import urllib.parse
@@ -51,7 +52,8 @@ class DirectoryInbox(Inbox):
         except OSError as exc:
             raise InboxError(f"{self.root}: cannot write {name} ({exc})") from exc
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
 
 class HttpInbox(Inbox):

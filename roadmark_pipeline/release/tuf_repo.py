@@ -15,6 +15,7 @@ everything else, is written last, so a reader never sees a half-published releas
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -122,9 +123,12 @@ class TufRepository:
     def _expires(self, role: str) -> datetime:
         return datetime.now(UTC).replace(microsecond=0) + self.expiry[role]
 
-    def _write(self, metadata: Metadata[Any], name: str) -> None:
+    def _write(self, metadata: Metadata[Any], name: str) -> MetaFile:
+        """Write signed metadata; return its description (version, length, sha256)."""
         data = metadata.to_bytes(JSONSerializer(compact=False))
         lake.write_bytes_atomic(self.metadata_dir / name, data)
+        digest = hashlib.sha256(data).hexdigest()
+        return MetaFile(metadata.signed.version, len(data), {"sha256": digest})
 
     def _sign(self, metadata: Metadata[Any], role: str) -> None:
         metadata.signatures.clear()
@@ -162,26 +166,29 @@ class TufRepository:
         LOG.info("TUF repository initialised at %s", self.repo_dir)
 
     def _commit(self, state: _State, bump: bool = True) -> None:
-        """Sign targets, snapshot and timestamp (versions bumped) and write them, timestamp last."""
+        """Sign targets, snapshot and timestamp (versions bumped) and write them, timestamp last.
+
+        The snapshot records the targets file's length and hash, and the timestamp the
+        snapshot's, so a device can't be handed files of two different publications.
+        """
         if bump:
             state.targets.signed.version += 1
         state.targets.signed.expires = self._expires("targets")
         self._sign(state.targets, "targets")
-        self._write(state.targets, f"{state.targets.signed.version}.targets.json")
+        targets_meta = self._write(state.targets, f"{state.targets.signed.version}.targets.json")
 
         if bump:
             state.snapshot.signed.version += 1
-        state.snapshot.signed.meta["targets.json"] = MetaFile(state.targets.signed.version)
+        state.snapshot.signed.meta["targets.json"] = targets_meta
         state.snapshot.signed.expires = self._expires("snapshot")
         self._sign(state.snapshot, "snapshot")
-        self._write(state.snapshot, f"{state.snapshot.signed.version}.snapshot.json")
+        snapshot_name = f"{state.snapshot.signed.version}.snapshot.json"
+        self._refresh_timestamp(state, self._write(state.snapshot, snapshot_name), bump)
 
-        self._refresh_timestamp(state, bump)
-
-    def _refresh_timestamp(self, state: _State, bump: bool = True) -> None:
+    def _refresh_timestamp(self, state: _State, snapshot_meta: MetaFile, bump: bool = True) -> None:
         if bump:
             state.timestamp.signed.version += 1
-        state.timestamp.signed.snapshot_meta = MetaFile(state.snapshot.signed.version)
+        state.timestamp.signed.snapshot_meta = snapshot_meta
         state.timestamp.signed.expires = self._expires("timestamp")
         self._sign(state.timestamp, "timestamp")
         self._write(state.timestamp, "timestamp.json")
@@ -189,7 +196,7 @@ class TufRepository:
     def refresh_timestamp(self) -> int:
         """Re-sign the timestamp with a fresh expiry (run daily); returns its new version."""
         state = self._load()
-        self._refresh_timestamp(state)
+        self._refresh_timestamp(state, state.timestamp.signed.snapshot_meta)
         return state.timestamp.signed.version
 
     # -- publishing -------------------------------------------------------------------------
