@@ -53,6 +53,10 @@ def _run_drift(args: argparse.Namespace) -> int:
         segment_column=segment,
         day=args.day,
     )
+    if args.workspace:
+        from roadmark_pipeline.monitoring.workspace import add_to_workspace
+
+        add_to_workspace(Path(args.workspace), result)
     verdict = {
         "status": result.status,
         "flagged": result.flagged,
@@ -90,4 +94,31 @@ def add_commands(subparsers: Any) -> None:
     parser.add_argument("--no-segments", action="store_true", help="overall comparison only")
     parser.add_argument("--day", default=None, help="day the current data covers (YYYY-MM-DD)")
     parser.add_argument("--fail-on-drift", action="store_true", help="exit 1 when drift is flagged")
+    parser.add_argument(
+        "--workspace",
+        default=None,
+        help="also add the snapshots to this Evidently workspace folder (see roadmark drift-ui)",
+    )
     parser.set_defaults(func=_run_drift)
+
+    ui = subparsers.add_parser(
+        "drift-ui",
+        help="serve an Evidently workspace of drift reports on 127.0.0.1 (no telemetry sent)",
+    )
+    ui.add_argument("workspace", help="the workspace folder given to roadmark drift --workspace")
+    ui.add_argument("--port", type=int, default=8000, help="local port, default 8000")
+    ui.set_defaults(func=_run_ui)
+
+
+def _run_ui(args: argparse.Namespace) -> int:
+    """Handle ``roadmark drift-ui``: run the Evidently UI in the foreground until interrupted."""
+    import subprocess
+
+    from roadmark_pipeline.monitoring.workspace import ui_command
+
+    argv, env = ui_command(Path(args.workspace), args.port)
+    LOG.info("Evidently UI on http://127.0.0.1:%d (Ctrl+C stops it)", args.port)
+    try:
+        return subprocess.run(argv, env=env, check=False).returncode
+    except KeyboardInterrupt:
+        return 0

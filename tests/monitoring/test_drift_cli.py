@@ -9,21 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-# The room's add_commands() mounted on a bare parser, exactly as roadmark_pipeline.cli mounts
-# it. TODO(run through roadmark_pipeline.cli.main, once its import loop skips rooms whose parent
-# package is absent: it re-raises ModuleNotFoundError for roadmark_pipeline.release today)
-ENTRY = """
-import argparse, sys
-from roadmark_pipeline.monitoring import cli
-parser = argparse.ArgumentParser(prog="roadmark")
-cli.add_commands(parser.add_subparsers())
-args = parser.parse_args(sys.argv[1:])
-sys.exit(args.func(args))
-"""
-
 
 def roadmark(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", ENTRY, *args]
+    command = [sys.executable, "-m", "roadmark_pipeline.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -40,6 +28,8 @@ def test_cli_prints_the_verdict(
         str(tmp_path / "out"),
         "--day",
         "2025-03-14",
+        "--workspace",
+        str(tmp_path / "ws"),
     )
 
     assert done.returncode == 0, done.stderr
@@ -48,6 +38,7 @@ def test_cli_prints_the_verdict(
     assert verdict["event_key"].startswith("drift-2025-03-14-")
     assert Path(verdict["html"]).exists()
     assert json.loads(Path(verdict["json"]).read_text())["status"] == "drift"
+    assert len(list((tmp_path / "ws").glob("*/snapshots/*.json"))) == 2  # overall + other-cam
 
 
 def test_cli_fail_on_drift_and_unreadable_input(clip_metrics: pd.DataFrame, tmp_path: Path):
