@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from roadmark_pipeline.ids import sha256_file
 from roadmark_pipeline.video.camera import resolve_camera
@@ -19,7 +20,7 @@ from roadmark_pipeline.video.decode import decoded_frames, frame_rotation, open_
 from roadmark_pipeline.video.errors import UnreadableSourceError
 from roadmark_pipeline.video.still import is_still, load_still
 
-__all__ = ["SourceInfo", "UnreadableSourceError", "probe_source"]
+__all__ = ["SourceInfo", "UnreadableSourceError", "frame_timestamps", "probe_source"]
 
 LOG = logging.getLogger(__name__)
 
@@ -87,6 +88,27 @@ def probe_source(path: str | Path) -> SourceInfo:
     if is_still(source):
         return _probe_still(source)
     return _probe_video(source)
+
+
+def frame_timestamps(path: str | Path) -> npt.NDArray[np.float64]:
+    """Return the container time of every frame that decodes, in decode order.
+
+    Args:
+        path: A video file (a still has the single timestamp 0).
+
+    Returns:
+        Milliseconds since the stream's start, one per decodable frame.
+
+    Raises:
+        UnreadableSourceError: As :func:`probe_source`.
+    """
+    source = Path(path)
+    if is_still(source):
+        load_still(source)
+        return np.zeros(1, dtype=np.float64)
+    with open_video(source) as (container, stream):
+        stamps = [decoded.timestamp_ms for decoded in decoded_frames(container, stream, source)]
+    return np.asarray(stamps, dtype=np.float64)
 
 
 def _probe_still(source: Path) -> SourceInfo:

@@ -16,7 +16,12 @@ import pytest
 
 from roadmark_pipeline.ids import sha256_file
 from roadmark_pipeline.video.errors import SidecarError
-from roadmark_pipeline.video.probe import SourceInfo, UnreadableSourceError, probe_source
+from roadmark_pipeline.video.probe import (
+    SourceInfo,
+    UnreadableSourceError,
+    frame_timestamps,
+    probe_source,
+)
 from tests.video.clips import exif_still, make_clip, make_vfr_clip, vfr_times
 
 # From /work/shared/data/README.md: (file, header frames, decodable frames, width, height, sha256)
@@ -100,6 +105,7 @@ def test_variable_frame_rate_is_measured_from_timestamps(tmp_path: Path) -> None
     assert info.decodable_frames == len(times_s)
     span = times_s[-1] - times_s[0]
     assert info.fps == pytest.approx((len(times_s) - 1) / span, rel=1e-3)
+    np.testing.assert_allclose(frame_timestamps(clip), np.asarray(times_s) * 1000, atol=0.5)
 
 
 @pytest.mark.parametrize("share", [0.5, 0.8, 0.97])
