@@ -189,13 +189,5 @@ def collect_inbox(
         parts.append(rows)
 
     result.table, result.duplicate_rows = _concat_unique(parts)
-    LOG.info(
-        "inbox %s: %d batches accepted, %d duplicate, %d quarantined, %d rows (%d duplicate rows)",
-        inbox_path,
-        len(result.accepted),
-        len(result.duplicates),
-        len(result.quarantined),
-        len(result.table),
-        result.duplicate_rows,
-    )
+    LOG.info("inbox %s: %s", inbox_path, result.to_metadata())
     return result
