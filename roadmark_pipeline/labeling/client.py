@@ -7,9 +7,7 @@ Images are served by Label Studio from a local-files storage as
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +17,7 @@ import pandas as pd
 
 from roadmark_pipeline.labeling.config import parse_label_config
 from roadmark_pipeline.labeling.convert import parse_export, task_frame_id
+from roadmark_pipeline.labeling.exports import download_export, split_by_annotator
 from roadmark_pipeline.labeling.results import boxes_to_results, exif_orientation
 from roadmark_pipeline.labeling.sdk import (
     LabelingError,
@@ -31,13 +30,13 @@ LOG = logging.getLogger(__name__)
 
 _IMPORT_BATCH = 500
 _FRAME_COLUMNS = ("frame_id", "path", "width", "height")
-_EXPORT_TIMEOUT_S = 120.0
 
 
 class LabelingProject:
     """A Label Studio project holding our frames as tasks.
 
-    Use :meth:`ensure` to get one; the constructor only wraps an existing project.
+    Use :meth:`ensure` to get one; the constructor only wraps an existing project. ``url`` is
+    the server's base URL: the project's data view is ``{url}/projects/{id}/data``.
 
     Args:
         client: A ``label_studio_sdk.LabelStudio`` client (from ``server.connect``).
@@ -58,6 +57,7 @@ class LabelingProject:
     ) -> None:
         self.client = client
         self.id = int(project_id)
+        self.url = _base_url(client)
         self.label_config = label_config
         self.class_names = parse_label_config(label_config)
         self.local_root = Path(local_root).resolve()
@@ -356,41 +356,21 @@ class LabelingProject:
         return int(annotation.id)
 
     def export(self) -> list[dict[str, Any]]:
-        """Export every task (annotated or not, cancelled annotations included) as JSON.
-
-        Annotations carry ``completed_by`` expanded to the user (id, e-mail, names); predictions
-        are included in full (model version, scores).
+        """Export every task as Label Studio JSON (see ``exports.download_export``).
 
         Returns:
-            The Label Studio JSON export: a list of tasks.
+            The export: all tasks, cancelled annotations included, ``completed_by`` expanded to
+            the user and predictions in full.
         """
-        exports = self.client.projects.exports
-        snapshot = api_call(
-            "create export",
-            exports.create,
-            self.id,
-            title=f"roadmark {time.strftime('%Y-%m-%dT%H:%M:%S')}",
-            serialization_options={
-                "annotations__completed_by": {"only_id": False},
-                "predictions": {"only_id": False},
-            },
-            task_filter_options={"only_with_annotations": False},
-            annotation_filter_options={"usual": True, "ground_truth": True, "skipped": True},
-        )
-        deadline = time.monotonic() + _EXPORT_TIMEOUT_S
-        while snapshot.status not in ("completed", "failed"):
-            if time.monotonic() > deadline:
-                raise LabelingError(f"export {snapshot.id} of project {self.id} did not finish")
-            time.sleep(0.2)
-            snapshot = api_call("poll export", exports.get, self.id, export_pk=snapshot.id)
-        if snapshot.status == "failed":
-            raise LabelingError(f"export {snapshot.id} of project {self.id} failed on the server")
-        chunks = api_call(
-            "download export", exports.download, self.id, snapshot.id, export_type="JSON"
-        )
-        tasks = json.loads(b"".join(chunks))
-        LOG.info("project %d: exported %d tasks", self.id, len(tasks))
-        return list(tasks)
+        return download_export(self.client, self.id)
+
+    def export_by_annotator(self) -> dict[str, list[dict[str, Any]]]:
+        """Export the project once and split it per annotator (see ``split_by_annotator``).
+
+        Returns:
+            ``{annotator e-mail: that annotator's export}``.
+        """
+        return split_by_annotator(self.export())
 
     def annotated_frame_ids(self, annotator: str | None = None) -> set[str]:
         """Return the frames with at least one completed (not cancelled) annotation.
@@ -402,10 +382,16 @@ class LabelingProject:
             The frame ids.
         """
         annotations = parse_export(self.export(), self.class_names).annotations
-        live = annotations[~annotations["was_cancelled"]]
+        live = annotations[~annotations["was_cancelled"].astype(bool)]
         if annotator is not None:
             live = live[live["annotator"] == annotator_email(annotator)]
         return {str(frame) for frame in live["frame_id"].dropna()}
+
+
+def _base_url(client: Any) -> str:
+    """The server URL a client talks to (for links to the project)."""
+    wrapper = getattr(client, "_client_wrapper", None)
+    return str(wrapper.get_base_url()).rstrip("/") if wrapper is not None else ""
 
 
 def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:

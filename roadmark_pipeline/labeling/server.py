@@ -149,6 +149,10 @@ class LabelStudioServer:
         (self.data_dir / PID_FILE).unlink(missing_ok=True)
         self.pid = None
 
+    def recorded(self) -> dict[str, object]:
+        """The pid file's content (``pid``, ``url``, ``port``, ``started``), empty when none."""
+        return _read_pid_file(self.data_dir)
+
     def is_running(self) -> bool:
         """Return True when this folder's server process is alive and answers ``/health``."""
         info = _read_pid_file(self.data_dir)
