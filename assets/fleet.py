@@ -1,29 +1,48 @@
 """Monitoring assets: the drift reference, the fleet's daily telemetry and its drift report."""
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
 from assets.partitions import daily_partitions
 from assets.resources import LakeResource
 from roadmark_pipeline import lake as lake_io
+from roadmark_pipeline.model.offline import configure_ultralytics
+from roadmark_pipeline.model.predict import predict_frames
 from roadmark_pipeline.monitoring.drift import DriftConfig, reference_from_training
 from roadmark_pipeline.monitoring.drift import drift_report as run_drift_report
 from roadmark_pipeline.monitoring.fleet import collect_inbox, slice_summary
+from roadmark_pipeline.settings import roadmark_home
 from roadmark_pipeline.taxonomy import class_names
 
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="monitoring", kinds={"parquet"})
 def drift_reference(
-    context: dg.AssetExecutionContext, dataset_version: dict, detector_evaluation: dict
+    context: dg.AssetExecutionContext,
+    dataset_version: dict,
+    trained_detector: dict,
+    ota_release: dict,
 ) -> pd.DataFrame:
-    """Reference fleet metrics: training frames' inputs and the model's test-frame outputs.
+    """Reference fleet metrics: the dataset frames' inputs and the released model's outputs.
 
-    In telemetry column names, so a day of fleet telemetry can be compared with it directly.
+    Outputs are the released detector's boxes on the same frames at the release's per-class
+    thresholds, in telemetry column names, so a day of fleet telemetry compares directly.
     """
     frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
-    predictions = lake_io.read_parquet(lake_io.as_path(detector_evaluation["test_predictions"]))
-    reference = reference_from_training(frames, predictions, class_names())
-    context.add_output_metadata({"rows": len(reference)})
+    thresholds = {name: float(value) for name, value in ota_release["thresholds"].items()}
+
+    configure_ultralytics(roadmark_home() / "ultralytics")
+    predictions = predict_frames(
+        Path(trained_detector["weights"]),
+        frames,
+        imgsz=int(trained_detector["settings"]["imgsz"]),
+        conf=min(thresholds.values()),
+    )
+    reference = reference_from_training(frames, predictions, class_names(), thresholds=thresholds)
+
+    context.log.info(f"reference of {len(reference)} frames for release {ota_release['version']}")
+    context.add_output_metadata({"rows": len(reference), "release": ota_release["version"]})
     return reference
 
 
@@ -105,6 +124,7 @@ def drift_report(
         fleet_telemetry,
         config=DriftConfig(drift_share=config.drift_share, min_samples=config.min_samples),
         out_dir=out_dir,
+        day=context.partition_key,
     )
     summary = result.to_metadata()
 

@@ -135,7 +135,7 @@ def _no_anonymiser():  # the explicit opt-out; the blocking check stops labeling
     return NullAnonymiser()
 
 
-@dg.asset_check(asset=sampled_frames, blocking=True)
+@dg.asset_check(asset=sampled_frames, blocking=True, partitions_def=sources_partitions)
 def frames_anonymised(sampled_frames: pd.DataFrame) -> dg.AssetCheckResult:
     """Every sampled frame had faces and licence plates blurred before leaving ingestion."""
     missing = sampled_frames.loc[~sampled_frames["anonymised"], "frame_id"].tolist()

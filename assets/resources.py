@@ -21,6 +21,7 @@ from roadmark_pipeline.settings import roadmark_home
 from roadmark_pipeline.sources import ListedFile
 
 DEFAULT_LS_PORT = 8089
+FRAMES_DIR = "frames"
 
 
 def _resolve_root(configured: str) -> str:
@@ -194,32 +195,37 @@ class LabelStudioResource(dg.ConfigurableResource):
         url: An existing server's URL; empty means start or reuse a local one.
         token: API token; empty means ``$ROADMARK_LS_TOKEN`` or a generated one kept in data_dir.
         data_dir: The local server's data folder; empty means ``$ROADMARK_HOME/labelstudio``.
-        port: Port of the local server.
+        port: Port of the local server; 0 means ``$ROADMARK_LS_PORT`` or 8089.
         project_title: The project roadmark creates and reuses.
     """
 
     url: str = ""
     token: str = ""
     data_dir: str = ""
-    port: int = DEFAULT_LS_PORT
+    port: int = 0
     project_title: str = "roadmark: road markings"
 
     def server(self, document_root: Path) -> LabelStudioServer:
         """Return the managed local server (started, or reused when already running)."""
         data_dir = Path(self.data_dir) if self.data_dir else roadmark_home() / "labelstudio"
         server = LabelStudioServer(
-            data_dir, port=self.port, token=self.token or None, document_root=document_root
+            data_dir,
+            port=self.port or int(os.environ.get("ROADMARK_LS_PORT", DEFAULT_LS_PORT)),
+            token=self.token or None,
+            document_root=document_root,
         )
         server.start()
         return server
 
-    def project(self, document_root: Path, class_names: tuple[str, ...]) -> LabelingProject:
+    def project(self, lake_root: Path, class_names: tuple[str, ...]) -> LabelingProject:
         """Connect (starting the local server when needed) and return the roadmark project.
 
         Args:
-            document_root: The local folder frames are served from (the lake root).
+            lake_root: The local lake root; the server serves files under it and the project's
+                local-files storage covers its ``frames/`` folder.
             class_names: The taxonomy the labeling config is generated from.
         """
+        document_root = lake_root
         url = self.url or os.environ.get("ROADMARK_LS_URL", "")
         if url:
             token = self.token or os.environ.get("ROADMARK_LS_TOKEN", "")
@@ -228,5 +234,8 @@ class LabelStudioResource(dg.ConfigurableResource):
             url, token = server.url, server.token
         client = connect(url, token)
         return LabelingProject.ensure(
-            client, self.project_title, label_config_xml(class_names), local_root=document_root
+            client,
+            self.project_title,
+            label_config_xml(class_names),
+            local_root=lake_root / FRAMES_DIR,
         )

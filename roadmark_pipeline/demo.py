@@ -75,6 +75,7 @@ def prepare_environment() -> Path:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     os.environ.setdefault("LATEST_VERSION_CHECK", "false")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # instance migrations: not news
     return home
 
 

@@ -16,7 +16,9 @@ def ap_table_text(evaluation: dict) -> str:
     table = evaluation.get("ap_table")
     if not table:
         return "(no evaluation)"
-    frame = pd.DataFrame(table["data"], index=table["index"], columns=table["columns"])
+    frame = pd.DataFrame(table["data"], index=table["index"], columns=table["columns"]).astype(
+        float
+    )
     frame.index.name = "score threshold"
     return frame.to_string(float_format=lambda value: f"{value:.3f}", na_rep="n/a")
 

@@ -22,6 +22,7 @@ LOG = logging.getLogger(__name__)
 
 DEMO_ANNOTATOR = "silver.annotator@roadmark.local"
 DEMO_DEVICE = "demo-jetson-01"
+DEMO_CAMERA = "udacity-dashcam"
 
 
 class DemoStepError(RuntimeError):
@@ -70,12 +71,14 @@ class DemoContext:
 
 def ingest_landed(context: DemoContext, options: DemoOptions, summary: DemoSummary) -> int:
     """Tick the landing sensor once and run the ingest runs it requests."""
+    from assets.resources import LakeResource, LandingZoneResource
     from sensors.landing import make_landing_sensor
 
     # Files were copied into the landing zone a moment ago: no settle time in the demo.
     sensor = make_landing_sensor(name="landing_sensor", settle_s=0.0)
+    resources = {"landing": LandingZoneResource(), "lake": LakeResource()}
     with dg.build_sensor_context(
-        instance=context.instance, definitions=context.defs, sensor_name="landing_sensor"
+        instance=context.instance, resources=resources, sensor_name="landing_sensor"
     ) as sensor_context:
         result = sensor(sensor_context)
 
@@ -176,6 +179,7 @@ def retrain_and_release(context: DemoContext, options: DemoOptions, summary: Dem
 def device_update_and_run(context: DemoContext, options: DemoOptions, summary: DemoSummary) -> None:
     """Serve the TUF repository on 127.0.0.1; the device updates from it and runs the clips."""
     from assets.resources import LakeResource
+    from roadmark_pipeline.ids import sha256_file
     from roadmark_pipeline.localserve import StaticServer
     from roadmark_pipeline.shipped import shipped_sources
 
@@ -195,6 +199,12 @@ def device_update_and_run(context: DemoContext, options: DemoOptions, summary: D
             release["trusted_root"],
         )
     for clip in [p for p in shipped_sources(options.data_dir) if p.suffix == ".mp4"]:
+        # The demo replays the same clips: a device that already ran this release on a clip
+        # is not made to run it again, so a second demo adds no copy of the same drive.
+        done = device_dir / "demo-runs" / f"{release['version']}-{sha256_file(clip)[:16]}.done"
+        if done.exists():
+            LOG.info("device already ran release %s on %s; skipped", release["version"], clip.name)
+            continue
         _edge(
             "run",
             "--device-dir",
@@ -205,7 +215,13 @@ def device_update_and_run(context: DemoContext, options: DemoOptions, summary: D
             str(options.edge_every_n),
             "--inbox",
             str(inbox),
+            "--device-id",
+            DEMO_DEVICE,
+            "--camera-model",
+            DEMO_CAMERA,
         )
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.touch()
     summary.runs["device"] = str(device_dir)
 
 

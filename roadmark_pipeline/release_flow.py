@@ -127,7 +127,6 @@ def _build(
         class_names=class_names(),
         thresholds=thresholds,
         iou=NMS_IOU,
-        preprocessing={"resize": "letterbox", "pad_value": 114, "channels": "RGB", "scale": "0..1"},
     )
     wheel = build_runtime_wheel(releases_root / "wheels")
     release_dir = build_release(

@@ -27,7 +27,9 @@ def drift_sensor(
     """A drift report that says "drift" requests one retrain-and-release run per drift event."""
     status = _metadata_text(asset_event, "status")
     event_key = _metadata_text(asset_event, "event_key")
-    if status != "drift":
+    # "flagged" also covers one camera model drifting inside a fleet that looks fine overall.
+    flagged = _metadata_text(asset_event, "flagged") == "True" or status == "drift"
+    if not flagged or not event_key:
         return dg.SkipReason(f"latest drift report says {status or 'nothing'}; no retraining")
 
     context.log.info(f"drift event {event_key}: requesting retrain and release to canary")

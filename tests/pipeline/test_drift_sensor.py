@@ -59,3 +59,20 @@ def test_nightly_schedule_targets_yesterday():
     request = nightly_drift_schedule(context)
     assert request.partition_key == "2026-12-03"
     assert request.run_key == "nightly:2026-12-03"
+
+
+def test_one_camera_model_drifting_is_flagged_even_when_the_fleet_is_fine():
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key="drift_report",
+                partition="2026-12-05",
+                metadata={
+                    "status": "no_drift",
+                    "flagged": True,
+                    "event_key": "drift-2026-12-05-cam-b",
+                },
+            )
+        )
+        result, _ = evaluate(instance, None)
+        assert [r.run_key for r in result.run_requests] == ["drift:drift-2026-12-05-cam-b"]

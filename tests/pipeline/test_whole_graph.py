@@ -1,0 +1,134 @@
+"""The whole asset graph on trimmed real clips, with the real Label Studio server.
+
+The demo driver runs every stage as a Dagster run against a real (temporary) instance: landing
+sensor → ingest → Label Studio tasks → annotations submitted through the API and pulled back →
+cleanlab → dataset → training → evaluation → ONNX (parity check) → TUF release → a device
+updating over HTTP and running the clips → telemetry → drift report → drift sensor. Training is
+tiny here; the figures are checked for shape and consistency, not for quality.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from roadmark_pipeline.ids import frame_id, sha256_file
+from roadmark_pipeline.localserve import free_port
+from tests.conftest import DATA
+
+CLIPS = {"test_video.mp4": 24, "project_video_cut.mp4": 24}  # first N frames of each
+STILLS = ("still_solidYellowLeft.jpg", "still_whiteCarLaneSwitch.jpg")
+
+
+def trimmed_data(target: Path) -> Path:
+    """Copy the first frames of two real clips (stream copy) and re-key their silver labels."""
+    (target / "videos").mkdir(parents=True)
+    (target / "stills").mkdir()
+    (target / "labels").mkdir()
+    new_sha = {}
+    for name, frames in CLIPS.items():
+        out = target / "videos" / name
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-i",
+                str(DATA / "videos" / name),
+                "-frames:v",
+                str(frames),
+                "-c",
+                "copy",
+                str(out),
+            ],
+            check=True,
+        )
+        new_sha[sha256_file(DATA / "videos" / name)] = (sha256_file(out), frames)
+    for name in STILLS:
+        shutil.copyfile(DATA / "stills" / name, target / "stills" / name)
+
+    tasks = []
+    for task in json.loads((DATA / "labels/annotations.labelstudio.json").read_text()):
+        meta = task["meta"]
+        if meta["frame_index"] == "still":
+            if Path(task["data"]["image"]).name in STILLS:
+                tasks.append(task)
+        elif meta["source_sha256"] in new_sha:
+            sha, frames = new_sha[meta["source_sha256"]]
+            if meta["frame_index"] < frames:
+                meta["source_sha256"] = sha
+                tasks.append(task)
+    (target / "labels/annotations.labelstudio.json").write_text(json.dumps(tasks))
+    return target
+
+
+@pytest.fixture()
+def demo_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROADMARK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    monkeypatch.setenv("ROADMARK_LS_PORT", str(free_port()))
+    yield tmp_path
+    from roadmark_pipeline.labeling.server import LabelStudioServer
+
+    server = LabelStudioServer(tmp_path / "home" / "labelstudio")
+    server.stop()  # by the PID it recorded; the server must not outlive the test
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_whole_graph_twice_on_trimmed_real_clips(demo_env):
+    from roadmark_pipeline.demo import DemoOptions, run_demo
+
+    data = trimmed_data(demo_env / "data")
+    options = DemoOptions(
+        data_dir=data, epochs=2, imgsz=160, folds=2, fold_epochs=1, fold_imgsz=160, edge_every_n=2
+    )
+    first = run_demo(options)
+
+    # Every source ingested, once; every stage ran as a recorded Dagster run.
+    assert first.new_sources == len(CLIPS) + len(STILLS)
+    instance = dg.DagsterInstance.get()
+    assert len(instance.get_dynamic_partitions("sources")) == 4
+    table = first.evaluation["ap_table"]
+    assert [float(t) for t in table["index"]] == [0.005, 0.01, 0.05, 0.1, 0.5]
+    assert table["columns"] == [
+        "white_line",
+        "white_marking",
+        "yellow_line",
+        "yellow_marking",
+        "crosswalk",
+        "guardrail",
+    ]
+    assert 0.0 <= first.evaluation["map50"] <= 1.0
+    assert first.parity["passed"] is True
+    assert first.release["new"] is True and first.release["channel"] == "stable"
+    assert first.drift["status"] in {"drift", "no_drift", "insufficient_data"}
+    assert first.drift["n_current"] > 0  # the device's telemetry reached the fleet table
+
+    # The labels went through Label Studio and came back: a round trip, not a shortcut.
+    annotations = dg.DagsterInstance.get()
+    del annotations
+    from roadmark_pipeline.definitions import defs
+
+    boxes = defs.load_asset_value("annotations", instance=instance)
+    tasks = defs.load_asset_value("annotation_tasks", instance=instance)
+    labelled = json.loads((data / "labels/annotations.labelstudio.json").read_text())
+    expected_boxes = sum(len(task["annotations"][0]["result"]) for task in labelled)
+    assert len(boxes) == expected_boxes
+    assert set(tasks["status"]) == {"labelled"}
+    still = next(t for t in labelled if t["meta"]["frame_index"] == "still")
+    still_id = frame_id(sha256_file(data / "stills" / Path(still["data"]["image"]).name), 0)
+    assert still_id in set(boxes["frame_id"])
+
+    # Twice in a row: no errors, no duplicates, nothing rebuilt that did not change.
+    second = run_demo(options)
+    assert second.new_sources == 0
+    assert second.release["new"] is False
+    assert second.release["version"] == first.release["version"]
+    assert len(defs.load_asset_value("annotations", instance=instance)) == expected_boxes
+    assert len(defs.load_asset_value("labeling_tasks", instance=instance)) == len(tasks)
