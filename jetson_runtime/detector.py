@@ -90,6 +90,7 @@ class Detector:
         inferred = time.perf_counter()
         found = decode_yolo(raw, self.config.thresholds, self.config.iou)
         found.xyxy = unletterbox_xyxy(found.xyxy, lb)
+        found = found.with_area()
         done = time.perf_counter()
         timing = Timing((ready - start) * 1e3, (inferred - ready) * 1e3, (done - inferred) * 1e3)
         return found, timing

@@ -38,6 +38,15 @@ class Detections:
     def __len__(self) -> int:
         return int(self.scores.shape[0])
 
+    def select(self, keep: npt.NDArray[np.bool_]) -> Detections:
+        """Return the detections where ``keep`` is True, order kept."""
+        return Detections(self.xyxy[keep], self.scores[keep], self.class_ids[keep])
+
+    def with_area(self) -> Detections:
+        """Drop boxes of zero area (e.g. boxes wholly in the letterbox padding, once clipped)."""
+        sides = self.xyxy[:, 2:4] - self.xyxy[:, 0:2]
+        return self.select((sides > 0).all(axis=1))
+
     @classmethod
     def empty(cls) -> Detections:
         """Return a frame with no detections."""

@@ -179,59 +179,69 @@ class BackgroundUploader:
         self._thread.join()
 
 
-@dataclass
-class _Context:
-    detector: Detector
-    source: str
-    device_id: str
-    camera_model: str
-    gps: GpsTrack | None
-    meter: ProcessMeter = field(default_factory=ProcessMeter)
-    last_done: float = 0.0
-    fps: float = math.nan
+class RowBuilder:
+    """Builds the telemetry row of each processed frame (all but the spool's own columns).
 
+    Args:
+        detector: The detector running the frames (model version, provider, classes).
+        source: The source's telemetry label.
+        camera_model: The camera's model.
+        gps: Positions by source time, or None.
+    """
 
-def _telemetry_row(
-    ctx: _Context, frame: Frame, found: Detections, timing: Timing
-) -> dict[str, Any]:
-    """Build one frame's telemetry row (without the spool's batch_id/row_id/device_id)."""
-    names = ctx.detector.config.class_names
-    now = time.perf_counter()
-    if ctx.last_done:
-        instant = 1.0 / max(now - ctx.last_done, 1e-6)
-        ctx.fps = instant if math.isnan(ctx.fps) else 0.9 * ctx.fps + 0.1 * instant
-    ctx.last_done = now
-    lat, lon = ctx.gps.at(frame.pts_ms) if ctx.gps else (math.nan, math.nan)
-    counts = np.bincount(found.class_ids, minlength=len(names)) if len(found) else None
-    row: dict[str, Any] = {
-        "ts": datetime.fromtimestamp(frame.wall, UTC),
-        "source": ctx.source,
-        "frame_index": frame.index,
-        "camera_model": ctx.camera_model,
-        "model_version": ctx.detector.config.model_version,
-        "provider": ctx.detector.provider,
-        "width": int(frame.bgr.shape[1]),
-        "height": int(frame.bgr.shape[0]),
-        **frame_quality(frame.bgr),
-        "n_detections": len(found),
-        "mean_confidence": float(found.scores.mean()) if len(found) else math.nan,
-        "max_confidence": float(found.scores.max()) if len(found) else math.nan,
-        "empty": len(found) == 0,
-        "retries": frame.retries,
-        "latency_ms": timing.latency_ms,
-        "preprocess_ms": timing.preprocess_ms,
-        "inference_ms": timing.inference_ms,
-        "postprocess_ms": timing.postprocess_ms,
-        "fps": ctx.fps,
-        "cpu_percent": ctx.meter.cpu_percent(),
-        "mem_mb": ctx.meter.mem_mb(),
-        "gpu_percent": gpu_percent(),
-        "lat": lat,
-        "lon": lon,
-    }
-    for class_id, name in enumerate(names):
-        row[detection_column(name)] = int(counts[class_id]) if counts is not None else 0
-    return row
+    def __init__(
+        self, detector: Detector, source: str, camera_model: str, gps: GpsTrack | None
+    ) -> None:
+        self.detector = detector
+        self.source = source
+        self.camera_model = camera_model
+        self.gps = gps
+        self.meter = ProcessMeter()
+        self._last_done = 0.0
+        self._fps = math.nan
+
+    def _tick_fps(self) -> float:
+        now = time.perf_counter()
+        if self._last_done:
+            instant = 1.0 / max(now - self._last_done, 1e-6)
+            self._fps = instant if math.isnan(self._fps) else 0.9 * self._fps + 0.1 * instant
+        self._last_done = now
+        return self._fps
+
+    def __call__(self, frame: Frame, found: Detections, timing: Timing) -> dict[str, Any]:
+        """Return the row of one frame."""
+        names = self.detector.config.class_names
+        lat, lon = self.gps.at(frame.pts_ms) if self.gps else (math.nan, math.nan)
+        counts = np.bincount(found.class_ids, minlength=len(names))
+        row: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(frame.wall, UTC),
+            "source": self.source,
+            "frame_index": frame.index,
+            "camera_model": self.camera_model,
+            "model_version": self.detector.config.model_version,
+            "provider": self.detector.provider,
+            "width": int(frame.bgr.shape[1]),
+            "height": int(frame.bgr.shape[0]),
+            **frame_quality(frame.bgr),
+            "n_detections": len(found),
+            "mean_confidence": float(found.scores.mean()) if len(found) else math.nan,
+            "max_confidence": float(found.scores.max()) if len(found) else math.nan,
+            "empty": len(found) == 0,
+            "retries": frame.retries,
+            "latency_ms": timing.latency_ms,
+            "preprocess_ms": timing.preprocess_ms,
+            "inference_ms": timing.inference_ms,
+            "postprocess_ms": timing.postprocess_ms,
+            "fps": self._tick_fps(),
+            "cpu_percent": self.meter.cpu_percent(),
+            "mem_mb": self.meter.mem_mb(),
+            "gpu_percent": gpu_percent(),
+            "lat": lat,
+            "lon": lon,
+        }
+        for class_id, name in enumerate(names):
+            row[detection_column(name)] = int(counts[class_id])
+        return row
 
 
 def _evidence_writer(evidence_dir: Path | None, bundle: Bundle) -> EvidenceWriter | None:
@@ -242,6 +252,50 @@ def _evidence_writer(evidence_dir: Path | None, bundle: Bundle) -> EvidenceWrite
     except AnonymiseError as exc:
         LOG.error("evidence frames disabled: %s", exc)
         return None
+
+
+def evidence_record(row: dict[str, Any]) -> dict[str, Any]:
+    """Return what an evidence frame's JSON keeps of its telemetry row."""
+    record = {key: row[key] for key in ("frame_index", "n_detections", "lat", "lon")}
+    record["ts"] = row["ts"].isoformat()
+    record["stamp"] = row["ts"].strftime("%Y%m%dT%H%M%S%fZ")
+    return record
+
+
+def _account(
+    summary: RunSummary,
+    totals: dict[str, float],
+    frame: Frame,
+    found: Detections,
+    timing: Timing,
+    class_names: tuple[str, ...],
+) -> None:
+    summary.frames += 1
+    summary.detections += len(found)
+    for class_id in found.class_ids:
+        summary.per_class[class_names[int(class_id)]] += 1
+    totals["latency"] += timing.latency_ms
+    totals["decode"] += frame.decode_ms
+    totals["inference"] += timing.inference_ms
+
+
+def _wind_down(
+    summary: RunSummary,
+    spool: TelemetrySpool,
+    uploader: BackgroundUploader,
+    evidence: EvidenceWriter | None,
+    storage: StoragePolicy | None,
+) -> None:
+    """Stop the helpers, seal and upload the last batch, apply the storage rule."""
+    uploader.stop()
+    if evidence is not None:
+        evidence.close()
+        summary.evidence_saved, summary.evidence_dropped = evidence.saved, evidence.dropped
+    report = spool.close()
+    summary.uploaded = uploader.uploaded + len(report.uploaded)
+    summary.pending = len(report.pending)
+    if storage is not None:
+        storage.enforce()
 
 
 def _finish(summary: RunSummary, totals: dict[str, float], started: float) -> None:
@@ -299,7 +353,7 @@ def run_source(
         raise TelemetryError(f"spool is for device {spool.device_id!r}, not {device_id!r}")
     spec = parse_source(source)
     detector = detector or Detector.open(bundle, cache_root or spool.root.parent / "engine_cache")
-    ctx = _Context(detector, source_label(spec), device_id, camera_model or UNKNOWN_CAMERA, gps)
+    build_row = RowBuilder(detector, source_label(spec), camera_model or UNKNOWN_CAMERA, gps)
     summary = RunSummary(provider=detector.provider, model_version=bundle.config.model_version)
     summary.per_class = dict.fromkeys(bundle.config.class_names, 0)
     totals = {"latency": 0.0, "decode": 0.0, "inference": 0.0}
@@ -309,38 +363,21 @@ def run_source(
     try:
         for frame in frames(spec, every_n, max_frames):
             found, timing = detector(frame.bgr)
-            row = _telemetry_row(ctx, frame, found, timing)
+            row = build_row(frame, found, timing)
             spool.add(row)
             if evidence is not None:
-                record = {key: row[key] for key in ("frame_index", "n_detections", "lat", "lon")}
-                record["ts"] = row["ts"].isoformat()
-                record["stamp"] = row["ts"].strftime("%Y%m%dT%H%M%S%fZ")
-                evidence.offer(frame, found, record, summary.frames)
-            summary.frames += 1
+                evidence.offer(frame, found, evidence_record(row), summary.frames)
+            _account(summary, totals, frame, found, timing, bundle.config.class_names)
             if summary.frames == 1 and on_first_frame is not None:
                 on_first_frame()
-            summary.detections += len(found)
-            for class_id in found.class_ids:
-                summary.per_class[bundle.config.class_names[int(class_id)]] += 1
-            totals["latency"] += timing.latency_ms
-            totals["decode"] += frame.decode_ms
-            totals["inference"] += timing.inference_ms
             if storage is not None and summary.frames % HOUSEKEEPING_EVERY == 0:
                 storage.enforce()
     finally:
         _finish(summary, totals, started)
-        uploader.stop()
-        if evidence is not None:
-            evidence.close()
-            summary.evidence_saved, summary.evidence_dropped = evidence.saved, evidence.dropped
-        report = spool.close()
-        summary.uploaded = uploader.uploaded + len(report.uploaded)
-        summary.pending = len(report.pending)
-        if storage is not None:
-            storage.enforce()
+        _wind_down(summary, spool, uploader, evidence, storage)
     LOG.info(
         "run of %s: %d frames, %d detections, %.1f fps on %s",
-        ctx.source,
+        build_row.source,
         summary.frames,
         summary.detections,
         summary.fps,

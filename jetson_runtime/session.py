@@ -296,6 +296,7 @@ def open_session(
     prefer: str | None = None,
     threads: int | None = None,
     host: HostInfo | None = None,
+    spin: bool = False,
 ) -> ModelSession:
     """Open the model on the best provider and check its input against the bundle's size.
 
@@ -307,6 +308,9 @@ def open_session(
         prefer: Force a backend by name (see :func:`choose_providers`).
         threads: Intra-op threads of the CPU provider; ONNX Runtime's default when None.
         host: What the host offers; probed when None.
+        spin: Let ONNX Runtime's idle threads spin-wait. Off by default: spinning threads take
+            the cores the decode thread and OpenCV need (measured 2.5x slower ``session.run``
+            on a shared 2-core machine, see docs/edge.md).
 
     Returns:
         The session.
@@ -317,6 +321,8 @@ def open_session(
     choice = choose_providers(host or probe_host(), cache_root, model_sha256, prefer)
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "1" if spin else "0")
     if threads:
         options.intra_op_num_threads = threads
     try:

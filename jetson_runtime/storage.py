@@ -3,7 +3,8 @@
 When the device folder grows over its budget, files go in order of least use:
 
 1. telemetry batches already uploaded (oldest first);
-2. release slots other than the current and the previous one, and leftover downloads;
+2. release slots other than the current and the previous one, leftover downloads, and
+   TensorRT engine caches of models neither of them runs;
 3. evidence frames without detections (oldest first);
 4. evidence frames with detections (oldest first);
 5. telemetry batches not yet uploaded (oldest first) - a last resort, logged as an error.
@@ -13,12 +14,14 @@ The current and the previous release are never removed.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jetson_runtime.slots import DeviceLayout
+from jetson_runtime.session import CACHE_STAMP
+from jetson_runtime.slots import BUNDLE_DIR, DeviceLayout
 
 LOG = logging.getLogger(__name__)
 DEFAULT_SHARE = 0.5
@@ -103,6 +106,25 @@ class StoragePolicy:
                 groups.append([jpeg, jpeg.with_suffix(".json")])
         return groups
 
+    def _stale_engine_caches(self) -> list[Path]:
+        """Engine cache folders of models neither the current nor the previous release runs."""
+        wanted = set()
+        for slot in self.layout.protected():
+            try:
+                manifest = json.loads((slot / BUNDLE_DIR / "manifest.json").read_text("utf-8"))
+                wanted.add(manifest["files"]["model.onnx"]["sha256"])
+            except (OSError, ValueError, KeyError):
+                return []  # unsure which caches are in use: keep them all
+        stale = []
+        for folder in sorted(self.layout.engine_cache.glob("*")):
+            try:
+                stamp = json.loads((folder / CACHE_STAMP).read_text("utf-8"))
+            except (OSError, ValueError):
+                continue
+            if stamp.get("model") not in wanted:
+                stale.append(folder)
+        return stale
+
     def candidates(self) -> list[tuple[str, list[Path]]]:
         """Return what may be removed, least useful first, as (tier, paths) groups."""
         spool = self.layout.spool
@@ -113,6 +135,7 @@ class StoragePolicy:
             if s.is_dir() and s.resolve() not in protected
         ]
         staging = sorted(self.layout.staging.glob("*")) if self.layout.staging.exists() else []
+        staging += self._stale_engine_caches()
         groups: list[tuple[str, list[Path]]] = []
         groups += [("uploaded", [p]) for p in sorted((spool / "uploaded").glob("*.parquet"))]
         groups += [("release", [s]) for s in slots] + [("staging", [s]) for s in staging]

@@ -186,3 +186,17 @@ def test_nms_matches_torchvision_on_random_boxes() -> None:
             torch.from_numpy(boxes.astype(np.float32)), torch.from_numpy(scores), 0.5
         ).numpy()
         np.testing.assert_array_equal(nms(boxes.astype(np.float32), scores, 0.5), expected)
+
+
+def test_boxes_wholly_in_the_padding_are_dropped_once_clipped() -> None:
+    from jetson_runtime.preprocess import letterbox, unletterbox_xyxy
+
+    _, lb = letterbox(np.zeros((360, 640, 3), np.uint8), 640)  # 140 grey rows above and below
+    found = Detections(
+        np.array([[10, 10, 50, 100], [10, 200, 50, 300]], np.float32),  # the first: in padding
+        np.array([0.9, 0.8], np.float32),
+        np.array([0, 1], np.int64),
+    )
+    found.xyxy = unletterbox_xyxy(found.xyxy, lb)
+    kept = found.with_area()
+    assert len(kept) == 1 and kept.class_ids.tolist() == [1]

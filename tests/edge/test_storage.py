@@ -88,3 +88,22 @@ def test_default_budget_is_half_the_disk(layout: DeviceLayout) -> None:
 )
 def test_evidence_names_carry_detection_counts(name: str, count: int) -> None:
     assert evidence_detections(Path(name)) == count
+
+
+def test_engine_caches_of_other_models_go_with_old_releases(layout: DeviceLayout) -> None:
+    import json
+
+    from jetson_runtime.session import prepare_engine_cache
+
+    for version, sha in (("1.0.0", "a" * 64), ("1.1.0", "b" * 64)):
+        manifest = {"files": {"model.onnx": {"sha256": sha}}}
+        (layout.slot(version) / "bundle" / "manifest.json").write_text(json.dumps(manifest))
+    kept = [
+        prepare_engine_cache(layout.engine_cache, "sm87", "10.3.0", s) for s in ("a" * 64, "b" * 64)
+    ]
+    stale = prepare_engine_cache(layout.engine_cache, "sm87", "10.3.0", "c" * 64)
+    _file(stale / "engine.bin", 20 * KB)
+
+    report = StoragePolicy(layout, max_bytes=75 * KB).enforce()
+    assert str(stale) in report.removed
+    assert all(folder.exists() for folder in kept)
