@@ -63,6 +63,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     simulate.add_argument(
         "--issues", type=Path, help="label issues Parquet (frame_id, quality_score, issue_type)"
     )
+    simulate.add_argument(
+        "--simulated-cleanlab",
+        action="store_true",
+        help="without --issues: cleanlab on annotator 1 with SIMULATED detector predictions",
+    )
+    simulate.add_argument("--drop", type=float, default=0.05, help="overlooked-box rate")
+    simulate.add_argument("--swap", type=float, default=0.04, help="class-swap rate")
+    simulate.add_argument("--shift", type=float, default=0.03, help="badly-located rate")
     simulate.add_argument("--review", type=int, default=20, help="frames sent back for review")
     simulate.add_argument("--stop", action="store_true", help="stop the server at the end")
     simulate.set_defaults(func=run_ls_simulate)
@@ -168,10 +176,17 @@ def run_ls_simulate(args: argparse.Namespace) -> int:
             args.work_dir,
             args.data_dir,
             server=server,
-            config=SimulationConfig(n_annotators=args.annotators, seed=args.seed),
+            config=SimulationConfig(
+                n_annotators=args.annotators,
+                seed=args.seed,
+                drop_rate=args.drop,
+                swap_rate=args.swap,
+                shift_rate=args.shift,
+            ),
             share=args.share,
             target=args.target,
             issues=issues,
+            simulated_cleanlab=args.simulated_cleanlab,
             n_review=args.review,
         )
     except LabelStudioError as error:

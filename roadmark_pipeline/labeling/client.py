@@ -12,13 +12,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
 import pandas as pd
 
 from roadmark_pipeline.labeling.config import parse_label_config
 from roadmark_pipeline.labeling.convert import parse_export, task_frame_id
 from roadmark_pipeline.labeling.exports import download_export, split_by_annotator
-from roadmark_pipeline.labeling.results import boxes_to_results, exif_orientation
+from roadmark_pipeline.labeling.results import (
+    boxes_to_results,
+    exif_orientation,
+    predictions_by_frame,
+    table_records,
+    task_data_value,
+)
 from roadmark_pipeline.labeling.sdk import (
     LabelingError,
     annotator_email,
@@ -30,6 +35,7 @@ LOG = logging.getLogger(__name__)
 
 _IMPORT_BATCH = 500
 _FRAME_COLUMNS = ("frame_id", "path", "width", "height")
+_PREDICTION_COLUMNS = ("frame_id", "class_id", "x1", "y1", "x2", "y2")
 
 
 class LabelingProject:
@@ -195,11 +201,13 @@ class LabelingProject:
             raise LabelingError(f"frames: frame ids repeat {repeated}; one row per frame")
         if predictions is not None and not model_version:
             raise LabelingError("predictions need model_version= (the model that made them)")
+        if predictions is not None:
+            _require_columns(predictions, _PREDICTION_COLUMNS, "predictions")
 
         existing = self.task_ids_by_frame()
         new = frames[~frames["frame_id"].isin(list(existing))]
-        by_frame = _group_predictions(predictions)
-        payload = [self._task_payload(row, by_frame, model_version) for row in _records(new)]
+        by_frame = predictions_by_frame(predictions)
+        payload = [self._task_payload(row, by_frame, model_version) for row in table_records(new)]
         for start in range(0, len(payload), _IMPORT_BATCH):
             batch = payload[start : start + _IMPORT_BATCH]
             api_call("import tasks", self.client.projects.import_tasks, id=self.id, request=batch)
@@ -218,7 +226,7 @@ class LabelingProject:
         self, row: dict[str, Any], predictions: dict[str, pd.DataFrame], model_version: str | None
     ) -> dict[str, Any]:
         """One task to import: image URL, frame id, size, metadata and pre-annotations."""
-        data = {key: _jsonable(value) for key, value in row.items() if key != "path"}
+        data = {key: task_data_value(value) for key, value in row.items() if key != "path"}
         data["image"] = self.image_url(row["path"])
         data["frame_id"] = str(row["frame_id"])
         data["width"], data["height"] = int(row["width"]), int(row["height"])
@@ -355,6 +363,24 @@ class LabelingProject:
         )
         return int(annotation.id)
 
+    def progress(self) -> dict[str, int]:
+        """Cheap counters of the project (one request), e.g. for a sensor's cursor.
+
+        Returns:
+            ``tasks``, ``tasks_with_annotations``, ``finished_tasks``, ``annotations``,
+            ``skipped_annotations`` and ``predictions``.
+        """
+        project = api_call("get project", self.client.projects.get, self.id)
+        fields = {
+            "tasks": "task_number",
+            "tasks_with_annotations": "num_tasks_with_annotations",
+            "finished_tasks": "finished_task_number",
+            "annotations": "total_annotations_number",
+            "skipped_annotations": "skipped_annotations_number",
+            "predictions": "total_predictions_number",
+        }
+        return {key: int(getattr(project, name, 0) or 0) for key, name in fields.items()}
+
     def export(self) -> list[dict[str, Any]]:
         """Export every task as Label Studio JSON (see ``exports.download_export``).
 
@@ -398,27 +424,3 @@ def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise LabelingError(f"{what}: missing columns {missing}; expected at least {list(columns)}")
-
-
-def _group_predictions(predictions: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-    if predictions is None or predictions.empty:
-        return {}
-    _require_columns(predictions, ("frame_id", "class_id", "x1", "y1", "x2", "y2"), "predictions")
-    return {str(key): group for key, group in predictions.groupby("frame_id", sort=False)}
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [dict(zip(frame.columns, values, strict=True)) for values in frame.itertuples(False)]
-
-
-def _jsonable(value: Any) -> Any:
-    """A task-data value JSON can carry: numpy scalars unwrapped, timestamps as ISO text."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, str | int | float | bool | list | dict):
-        return None if isinstance(value, float) and np.isnan(value) else value
-    return str(value)

@@ -30,6 +30,7 @@ from roadmark_pipeline.labeling.simulate import (
     precision_at_n,
     simulate_annotators,
     simulated_annotators,
+    simulated_detector,
 )
 from roadmark_pipeline.labeling.throughput import eta_per_class
 from roadmark_pipeline.lake import write_json_atomic, write_parquet_atomic, write_text_atomic
@@ -70,6 +71,7 @@ def run_simulated_round(
     share: float = 1.0,
     target: int = 500,
     issues: pd.DataFrame | None = None,
+    simulated_cleanlab: bool = False,
     n_review: int = 20,
 ) -> SimulatedRound:
     """Run one SIMULATED labeling round end to end on a real local Label Studio.
@@ -85,6 +87,8 @@ def run_simulated_round(
         target: Examples wanted per class, for the ETA.
         issues: Label issues (``frame_id, quality_score, issue_type``) ranking the first
             simulated annotator's labels; the worst ``n_review`` are sent back for review.
+        simulated_cleanlab: Without ``issues``: rank the first annotator's labels with the
+            model room's cleanlab search fed by SIMULATED detector predictions.
         n_review: How many frames to send back.
 
     Returns:
@@ -131,6 +135,8 @@ def run_simulated_round(
         eta=eta,
         out_dir=work_dir / "round",
     )
+    if issues is None and simulated_cleanlab:
+        issues = _simulated_issues(report, simulation, frames, truth)
     if issues is not None:
         result.review = _review(project, issues, simulation, n_review)
     write_round(result)
@@ -153,6 +159,21 @@ def _shipped_frames(data_dir: Path, lake: Path) -> tuple[pd.DataFrame, pd.DataFr
     return frames, truth
 
 
+def _simulated_issues(
+    report: RoundReport, simulation: Simulation, frames: pd.DataFrame, truth: pd.DataFrame
+) -> pd.DataFrame:
+    """Rank the first annotator's exported labels: cleanlab fed SIMULATED detector predictions."""
+    from roadmark_pipeline.model.label_quality import find_label_issues
+
+    boxes = report.tables.boxes
+    first = boxes[boxes["annotator"] == simulation.annotators[0]]
+    seen = report.tables.annotations
+    labelled = frames[
+        frames["frame_id"].isin(seen.loc[seen["annotator"] == simulation.annotators[0], "frame_id"])
+    ]
+    return find_label_issues(labelled, first, simulated_detector(truth), class_names())
+
+
 def _review(
     project: LabelingProject, issues: pd.DataFrame, simulation: Simulation, n_review: int
 ) -> dict[str, Any]:
@@ -161,10 +182,14 @@ def _review(
     planted = simulation.planted_frames(simulation.annotators[0])
     ranked = issues.sort_values("quality_score", kind="stable")["frame_id"].tolist()
     return {
+        "annotator": simulation.annotators[0],
         "sent": len(batch.task_ids),
         "view_id": batch.view_id,
+        "ranked_frames": len(ranked),
         "planted_frames": len(planted),
-        "precision_at_n": precision_at_n(ranked, planted, n_review),
+        "base_rate": len(planted) / max(len(ranked), 1),
+        "precision_at_10": precision_at_n(ranked, planted, 10),
+        f"precision_at_{n_review}": precision_at_n(ranked, planted, n_review),
     }
 
 
@@ -205,6 +230,8 @@ def summary_markdown(result: SimulatedRound) -> str:
         "## Planted errors",
         result.simulation.planted.groupby(["annotator", "kind"]).size().to_frame("n").to_markdown(),
         "## Throughput",
+        "per_hour_lead: from Label Studio lead times (simulated for SIMULATED annotators); "
+        "per_hour_active: from submission times (for SIMULATED annotators, API speed).",
         rates.to_markdown(index=False, floatfmt=".1f"),
         "## ETA per class",
         result.eta.to_markdown(index=False, floatfmt=".2f"),

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
@@ -108,3 +109,31 @@ def exif_orientation(path: Path) -> int:
     except (OSError, UnidentifiedImageError, ValueError):
         return 1
     return value if 1 <= value <= 8 else 1
+
+
+def predictions_by_frame(predictions: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """Split a predictions boxes table by frame id (empty dict for None/empty)."""
+    if predictions is None or predictions.empty:
+        return {}
+    missing = {"frame_id", "class_id", "x1", "y1", "x2", "y2"} - set(predictions.columns)
+    if missing:
+        raise ValueError(f"predictions: missing columns {sorted(missing)}")
+    return {str(key): group for key, group in predictions.groupby("frame_id", sort=False)}
+
+
+def table_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a table as dicts, column order kept."""
+    return [dict(zip(frame.columns, values, strict=True)) for values in frame.itertuples(False)]
+
+
+def task_data_value(value: Any) -> Any:
+    """A task-data value JSON can carry: numpy scalars unwrapped, timestamps as ISO text."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return None if isinstance(value, float) and np.isnan(value) else value
+    return str(value)

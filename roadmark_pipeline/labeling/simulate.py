@@ -244,6 +244,38 @@ def _shifted(xyxy: np.ndarray, width: float, height: float, rng: np.random.Gener
     return np.array([xyxy[0] + w * 0.75, xyxy[1], min(xyxy[2] + w, width), xyxy[3]])
 
 
+def simulated_detector(
+    truth: pd.DataFrame,
+    *,
+    seed: int = 0,
+    jitter_px: float = 1.0,
+    scores: tuple[float, float] = (0.96, 0.995),
+) -> pd.DataFrame:
+    """SIMULATED detector predictions: the true boxes, slightly jittered, with confident scores.
+
+    A stand-in for out-of-sample predictions when no trained model is at hand, to check that
+    the label-error search ranks planted errors first. It is as good as the truth it copies, so
+    it measures the search, not a model. cleanlab only raises "overlooked" and "swapped" for
+    predictions above its high-probability threshold (0.95), hence the score range.
+
+    Args:
+        truth: The true boxes (``frame_id, class_id, x1, y1, x2, y2``).
+        seed: Seed of the jitter and the scores.
+        jitter_px: Std of the per-edge noise in pixels.
+        scores: Range the scores are drawn from, uniformly.
+
+    Returns:
+        A predictions table (``frame_id, class_id, x1, y1, x2, y2, score``).
+    """
+    rng = np.random.default_rng(seed)
+    predictions = truth[["frame_id", "class_id", *XYXY]].copy()
+    predictions[XYXY] = predictions[XYXY].to_numpy(np.float64) + rng.normal(
+        0.0, jitter_px, (len(predictions), 4)
+    )
+    predictions["score"] = rng.uniform(*scores, len(predictions))
+    return predictions.reset_index(drop=True)
+
+
 def recovery(consensus: pd.DataFrame, truth: pd.DataFrame, iou_threshold: float = 0.5) -> dict:
     """How well consensus boxes recover the true boxes: matched by IoU and class, per frame.
 

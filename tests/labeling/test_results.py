@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from roadmark_pipeline.labeling.results import boxes_to_results, exif_orientation
+from roadmark_pipeline.labeling.results import boxes_to_results, exif_orientation, task_data_value
 
 
 def test_missing_borderline_cells_read_as_false() -> None:
@@ -47,3 +48,18 @@ def test_exif_orientation_of_files(tmp_path) -> None:
     Image.new("RGB", (8, 4)).save(turned, exif=exif)
     junk.write_bytes(b"nope")
     assert [exif_orientation(p) for p in (plain, turned, junk)] == [1, 6, 1]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (np.int64(3), 3),
+        (np.float32(0.5), 0.5),
+        (float("nan"), None),
+        (pd.Timestamp("2026-01-01T00:00:00Z"), "2026-01-01T00:00:00+00:00"),
+        ("text", "text"),
+        (None, None),
+    ],
+)
+def test_task_data_values_are_json_safe(value, expected) -> None:
+    assert task_data_value(value) == expected

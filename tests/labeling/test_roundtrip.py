@@ -144,7 +144,21 @@ def test_two_annotators_round_trip_within_half_a_pixel(project, ls_frames) -> No
             assert got[column].to_numpy() == pytest.approx(want[column].to_numpy(), abs=0.5)
         assert got["lead_time_s"].iloc[0] == 30 + index
     assert project.annotated_frame_ids("bob") == {labelled["frame_id"], empty["frame_id"]}
+    progress = project.progress()
+    assert progress["tasks"] == len(ls_frames)
+    assert progress["annotations"] == 3  # two on the labelled frame, one reviewed-empty
+    assert progress["skipped_annotations"] == 1
     assert project.annotated_frame_ids("alice@example.org") == {labelled["frame_id"]}
+
+
+def test_import_needs_frame_columns_and_a_model_version(project, ls_frames) -> None:
+    frames = pd.DataFrame(ls_frames)
+    with pytest.raises(LabelingError, match="missing columns"):
+        project.import_frames(frames.drop(columns=["width"]))
+    with pytest.raises(LabelingError, match="model_version"):
+        project.import_frames(frames, pd.DataFrame(columns=["frame_id"]))
+    with pytest.raises(LabelingError, match="frame ids repeat"):
+        project.import_frames(pd.concat([frames, frames.iloc[:1]]))
 
 
 def test_unknown_frame_is_a_clear_error(project) -> None:

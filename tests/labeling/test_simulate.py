@@ -124,3 +124,22 @@ def test_split_by_annotator() -> None:
     assert [t["id"] for t in split["bob@x"]] == [1, 2]
     assert [a["id"] for a in split["bob@x"][0]["annotations"]] == [2]
     assert len(export[0]["annotations"]) == 2  # the input is left alone
+
+
+def test_cleanlab_ranks_planted_errors_first_with_a_simulated_detector(shipped) -> None:
+    # The model room's cleanlab search on one SIMULATED annotator's labels, with SIMULATED
+    # predictions as good as the shipped labels: the planted errors must come first.
+    from roadmark_pipeline.labeling.simulate import simulated_detector
+    from roadmark_pipeline.model.label_quality import find_label_issues
+
+    truth, frames = shipped
+    config = SimulationConfig(drop_rate=0.01, swap_rate=0.01, shift_rate=0.01, seed=0)
+    simulation = simulate_annotators(truth, frames, config)
+    first = simulation.annotators[0]
+    labels = simulation.boxes[simulation.boxes["annotator"] == first]
+    issues = find_label_issues(frames, labels, simulated_detector(truth), class_names())
+
+    planted = simulation.planted_frames(first)
+    base_rate = len(planted) / len(frames)
+    assert base_rate < 0.3
+    assert precision_at_n(issues["frame_id"].tolist(), planted, 10) >= 0.8
