@@ -129,6 +129,8 @@ def frame_rotation(frame: av.video.frame.VideoFrame, stream: av.stream.Stream) -
     Returns:
         Degrees clockwise, a multiple of 90.
     """
+    # TODO(mirrored display matrices are read as their rotation only, when a mirrored camera
+    # source reaches the landing zone)
     counter_clockwise = int(frame.rotation or 0)
     if counter_clockwise:
         return _snap_right_angle(-counter_clockwise)

@@ -70,6 +70,8 @@ class GpsTrack:
         if self.absolute:
             anchor = video_start.timestamp() if video_start else float(self.times_s[0])
             query = query + anchor
+        # TODO(longitude across the antimeridian interpolates the long way round, when a fleet
+        # drives there)
         inside = (query >= self.times_s[0]) & (query <= self.times_s[-1])
         lat = np.where(inside, np.interp(query, self.times_s, self.lat), np.nan)
         lon = np.where(inside, np.interp(query, self.times_s, self.lon), np.nan)

@@ -130,6 +130,7 @@ def _sample_still(
     info: SourceInfo | None,
     manifest_name: str | None,
 ) -> pd.DataFrame:
+    # TODO(stills get no position from EXIF GPS tags yet, when stills come from phones)
     still = load_still(source)
     facts = _facts(source, info, still.tags)
     with staged_dir(final) as stage:
