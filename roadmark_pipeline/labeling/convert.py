@@ -278,6 +278,10 @@ def _result_box(
     size = _result_size(result, context, note)
     if size is None:
         return None
+    if result.get("image_rotation") not in (None, 0, 0.0):
+        # TODO(check the coordinate frame of boxes drawn on an image turned with the editor's
+        # rotate control, when a real export with image_rotation != 0 is at hand)
+        note("editor_rotation", f"image_rotation={result['image_rotation']}: box kept as stored")
     box, upright_wh = _upright_box(value, size, context, note)
     if box.area <= 0:
         note("outside_image", "the box has no area inside the image")

@@ -211,3 +211,11 @@ def test_export_must_be_a_task_list() -> None:
 def test_still_frame_index_reads_as_zero(index, expected) -> None:
     got = task_frame_id({"data": {}, "meta": {"source_sha256": "a" * 64, "frame_index": index}})
     assert got == (None if expected is None else "a" * 16 + expected)
+
+
+def test_editor_rotation_is_reported() -> None:
+    result = rect(10, 10, 10, 10, "a")
+    result["image_rotation"] = 90
+    tables = parse_export([task(1, [annotation(1, [result])])], NAMES)
+    assert len(tables.boxes) == 1
+    assert tables.issues["kind"].tolist() == ["editor_rotation"]
