@@ -56,14 +56,14 @@ def labeling_tasks(
         "annotations": dg.AssetOut(
             io_manager_key="parquet_io_manager",
             kinds={"labelstudio", "parquet"},
-            description="Boxes pulled back from Label Studio's export: one row per box per "
-            "annotator, in pixels of the upright frame, class ids from our taxonomy.",
+            description="Boxes pulled back from Label Studio's export, one row per box per "
+            "annotator.\n\nPixels of the upright frame; class ids from our taxonomy.",
         ),
         "annotation_tasks": dg.AssetOut(
             io_manager_key="parquet_io_manager",
             kinds={"parquet"},
-            description="Status of every labeling task: labelled, reviewed_empty, unannotated "
-            "or cancelled, with the number of annotations.",
+            description="Status of every labeling task, with its number of annotations.\n\n"
+            "One of labelled, reviewed_empty, unannotated or cancelled.",
         ),
     },
     group_name="labeling",

@@ -20,10 +20,12 @@ class ExportConfig(dg.Config):
     Attributes:
         imgsz: Fixed input size of the exported model; 0 means the training size.
         opset: ONNX opset, fixed so devices know what they get.
+        reuse: Keep an existing export of the same weights, size and opset.
     """
 
     imgsz: int = 0
     opset: int = 18
+    reuse: bool = True
 
 
 @dg.asset(io_manager_key="json_io_manager", group_name="release", kinds={"onnx"})
@@ -35,13 +37,19 @@ def onnx_model(
 ) -> dict:
     """The detector as an ONNX file with a fixed opset and input size, and its sha256."""
     imgsz = config.imgsz or int(trained_detector["settings"]["imgsz"])
-    out_path = lake.local_path("models", trained_detector["model_id"], f"model-{imgsz}.onnx")
+    name = f"model-{imgsz}px-opset{config.opset}.onnx"
+    out_path = lake.local_path("models", trained_detector["model_id"], name)
 
-    configure_ultralytics(roadmark_home() / "ultralytics")
-    export_onnx(Path(trained_detector["weights"]), out_path, imgsz=imgsz, opset=config.opset)
+    # An export embeds its date, so exporting the same weights again would make a new file
+    # (and a new release) from an unchanged model: one export per model, size and opset.
+    if config.reuse and out_path.exists():
+        context.log.info(f"reusing {name}: exported before from the same weights")
+    else:
+        configure_ultralytics(roadmark_home() / "ultralytics")
+        export_onnx(Path(trained_detector["weights"]), out_path, imgsz=imgsz, opset=config.opset)
+        context.log.info(f"exported {name} (opset {config.opset}, {imgsz} px)")
     digest = sha256_file(out_path)
 
-    context.log.info(f"exported {out_path.name} (opset {config.opset}, {imgsz} px)")
     context.add_output_metadata(
         {
             "imgsz": imgsz,
