@@ -6,7 +6,16 @@ import dagster as dg
 
 INGEST = dg.AssetSelection.assets("raw_videos", "sampled_frames")
 SEND_TO_LABELING = dg.AssetSelection.assets("labeling_tasks")
-PULL_ANNOTATIONS = dg.AssetSelection.assets("annotations", "annotation_tasks", "label_issues")
+PULL_ANNOTATIONS = dg.AssetSelection.assets(
+    "annotations",
+    "annotation_records",
+    "annotation_tasks",
+    "consensus_labels",
+    "annotator_agreement",
+    "label_disagreements",
+    "label_issues",
+    "labeling_throughput",
+)
 LABELING = SEND_TO_LABELING | PULL_ANNOTATIONS
 RETRAIN_RELEASE = dg.AssetSelection.assets(
     "dataset_version",

@@ -4,9 +4,16 @@ import dagster as dg
 import pandas as pd
 
 from assets.resources import LabelStudioResource, LakeResource
-from roadmark_pipeline import lake as lake_io
-from roadmark_pipeline.frames import concat_partitions, labelled_frames, table_digest
+from roadmark_pipeline.frames import (
+    cached_table,
+    concat_partitions,
+    labelled_frames,
+    table_digest,
+)
+from roadmark_pipeline.labeling.agreement import agreement_table, human_level
+from roadmark_pipeline.labeling.consensus import consensus_labels as vote
 from roadmark_pipeline.labeling.convert import parse_export
+from roadmark_pipeline.labeling.review import send_for_review
 from roadmark_pipeline.model.label_quality import cross_val_predictions, find_label_issues
 from roadmark_pipeline.model.offline import configure_ultralytics
 from roadmark_pipeline.model.training import TrainConfig
@@ -59,6 +66,12 @@ def labeling_tasks(
             description="Boxes pulled back from Label Studio's export, one row per box per "
             "annotator.\n\nPixels of the upright frame; class ids from our taxonomy.",
         ),
+        "annotation_records": dg.AssetOut(
+            io_manager_key="parquet_io_manager",
+            kinds={"parquet"},
+            description="One row per submitted annotation: who, which frame, when, how long.\n\n"
+            "Cancelled or not and boxes drawn: what throughput is computed from.",
+        ),
         "annotation_tasks": dg.AssetOut(
             io_manager_key="parquet_io_manager",
             kinds={"parquet"},
@@ -71,8 +84,8 @@ def labeling_tasks(
 )
 def annotations(
     context: dg.AssetExecutionContext, lake: LakeResource, label_studio: LabelStudioResource
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Annotations and task statuses, pulled from the Label Studio JSON export (a round trip)."""
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Annotations, annotation records and task statuses pulled from the Label Studio export."""
     project = label_studio.project(lake.local_path(), class_names())
     export = project.export()
     tables = parse_export(export, class_names())
@@ -80,18 +93,104 @@ def annotations(
     counts = tables.tasks["status"].value_counts().to_dict()
     per_class = tables.boxes["class_name"].value_counts().to_dict()
     context.log.info(f"export: {len(export)} tasks {counts}; {len(tables.boxes)} boxes {per_class}")
+    for kind, n in tables.issues["kind"].value_counts().items():
+        context.log.warning(f"{n} regions {kind} during conversion (see the conversion notes)")
     context.add_output_metadata(
         {
             "boxes": len(tables.boxes),
             "per_class": per_class,
             "annotators": int(tables.boxes["annotator"].nunique()) if len(tables.boxes) else 0,
+            "conversion_notes": len(tables.issues),
         },
         output_name="annotations",
     )
     context.add_output_metadata(
+        {"annotations": len(tables.annotations)}, output_name="annotation_records"
+    )
+    context.add_output_metadata(
         {"tasks": len(tables.tasks), **counts}, output_name="annotation_tasks"
     )
-    return tables.boxes, tables.tasks
+    return tables.boxes, tables.annotations, tables.tasks
+
+
+class ConsensusConfig(dg.Config):
+    """How annotators' boxes are voted into one label set.
+
+    Attributes:
+        iou_threshold: Boxes of different annotators with at least this IoU are one object.
+        slice_columns: Frame columns the agreement is broken down by.
+    """
+
+    iou_threshold: float = 0.5
+    slice_columns: list[str] = ["source_name", "camera_model"]
+
+
+@dg.multi_asset(
+    outs={
+        "consensus_labels": dg.AssetOut(
+            io_manager_key="parquet_io_manager",
+            kinds={"parquet"},
+            description="The labels training uses: one box set per frame by majority vote.\n\n"
+            "Annotators' boxes matched by IoU, coordinates fused, borderline votes carried.",
+        ),
+        "annotator_agreement": dg.AssetOut(
+            io_manager_key="parquet_io_manager",
+            kinds={"parquet"},
+            description="Each annotator against the consensus per class and slice: P, R, F1.\n\n"
+            "The human-level performance estimate of the error analysis.",
+        ),
+        "label_disagreements": dg.AssetOut(
+            io_manager_key="parquet_io_manager",
+            kinds={"parquet"},
+            description="What the vote overruled, listed for adjudication.\n\n"
+            "Minority boxes, missed boxes, class conflicts and class ties.",
+        ),
+    },
+    group_name="labeling",
+    ins={"sampled_frames": dg.AssetIn(metadata={"allow_missing_partitions": True})},
+)
+def consensus_labels(
+    context: dg.AssetExecutionContext,
+    config: ConsensusConfig,
+    sampled_frames: dict[str, pd.DataFrame],
+    annotations: pd.DataFrame,
+    annotation_records: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Consensus labels, annotator agreement and the disagreements to adjudicate."""
+    frames = concat_partitions(sampled_frames)
+    result = vote(
+        annotations, annotation_records, class_names(), iou_threshold=config.iou_threshold
+    )
+    slices = [column for column in config.slice_columns if column in frames]
+    agreement = agreement_table(result, class_names(), frames, slices)
+    humans = human_level(agreement)
+
+    context.log.info(
+        f"{len(result.boxes)} consensus boxes from {len(annotations)} annotator "
+        f"boxes; {len(result.disagreements)} disagreements"
+    )
+    context.add_output_metadata(
+        {
+            "boxes": len(result.boxes),
+            "per_class": result.boxes["class_name"].value_counts().to_dict(),
+            "frames_with_several_annotators": int((result.frames["n_annotators"] > 1).sum()),
+        },
+        output_name="consensus_labels",
+    )
+    context.add_output_metadata(
+        {"human_level": dg.MetadataValue.md(humans.to_markdown(floatfmt=".3f"))},
+        output_name="annotator_agreement",
+    )
+    context.add_output_metadata(
+        {
+            "disagreements": len(result.disagreements),
+            "by_kind": result.disagreements["kind"].value_counts().to_dict()
+            if len(result.disagreements)
+            else {},
+        },
+        output_name="label_disagreements",
+    )
+    return result.boxes, agreement, result.disagreements
 
 
 class LabelIssuesConfig(dg.Config):
@@ -101,13 +200,13 @@ class LabelIssuesConfig(dg.Config):
         folds: K of the K-fold cross-training, grouped by drive.
         imgsz: Training and prediction size of the fold models.
         epochs: Epochs per fold model.
-        worst_n: How many of the worst frames the summary lists.
+        review_n: How many of the worst frames go back to Label Studio for review.
     """
 
     folds: int = 2
     imgsz: int = 320
     epochs: int = 8
-    worst_n: int = 10
+    review_n: int = 20
 
 
 @dg.asset(
@@ -120,51 +219,60 @@ def label_issues(
     context: dg.AssetExecutionContext,
     config: LabelIssuesConfig,
     lake: LakeResource,
+    label_studio: LabelStudioResource,
     sampled_frames: dict[str, pd.DataFrame],
-    annotations: pd.DataFrame,
+    consensus_labels: pd.DataFrame,
     annotation_tasks: pd.DataFrame,
 ) -> pd.DataFrame:
     """Label quality per labelled frame: cleanlab score, issue flag and issue type.
 
     Predictions are out of sample: each frame is predicted by a model trained without its drive
-    (drive-grouped K-fold).
+    (drive-grouped K-fold). The worst frames go back to Label Studio as review tasks.
     """
     frames = labelled_frames(concat_partitions(sampled_frames), annotation_tasks)
-    configure_ultralytics(roadmark_home() / "ultralytics")
-    train_config = TrainConfig(imgsz=config.imgsz, epochs=config.epochs)
-
-    inputs_key = table_digest(
-        frames[["frame_id", "source_sha256"]], annotations, config.model_dump()
+    digest = table_digest(
+        frames[["frame_id", "source_sha256"]],
+        consensus_labels,
+        config.model_dump(exclude={"review_n"}),
     )
-    cache = lake.local_path("work", "label_issues", inputs_key, "predictions.parquet")
-    if cache.exists():
-        context.log.info(f"reusing out-of-sample predictions {inputs_key}: same labels and folds")
-        predictions = lake_io.read_parquet(cache)
-    else:
-        predictions = cross_val_predictions(
+    cache = lake.local_path("work", "label_issues", digest, "predictions.parquet")
+
+    def predict() -> pd.DataFrame:
+        configure_ultralytics(roadmark_home() / "ultralytics")
+        return cross_val_predictions(
             frames,
-            annotations,
+            consensus_labels,
             class_names(),
             k=config.folds,
             group_column="source_sha256",
-            train_config=train_config,
             work_dir=cache.parent,
+            train_config=TrainConfig(imgsz=config.imgsz, epochs=config.epochs),
         )
-        lake_io.write_parquet_atomic(cache, predictions)
-    issues = find_label_issues(frames, annotations, predictions, class_names())
 
-    worst = issues.head(config.worst_n)
+    predictions, reused = cached_table(cache, predict)
+    issues = find_label_issues(frames, consensus_labels, predictions, class_names())
+    review = send_for_review(
+        label_studio.project(lake.local_path(), class_names()), issues, n_worst=config.review_n
+    )
+
+    flagged = issues[issues["is_issue"]]
     context.log.info(
-        f"{int(issues['is_issue'].sum())} of {len(issues)} frames flagged; "
-        f"types {issues.loc[issues['is_issue'], 'issue_type'].value_counts().to_dict()}"
+        f"{len(flagged)} of {len(issues)} frames flagged "
+        f"{flagged['issue_type'].value_counts().to_dict()}; predictions "
+        f"{'reused' if reused else 'made'} ({digest}); {len(review.task_ids)} tasks sent for "
+        f"review (batch {review.batch})"
     )
     context.add_output_metadata(
         {
             "frames": len(issues),
-            "flagged": int(issues["is_issue"].sum()),
+            "flagged": len(flagged),
             "folds": config.folds,
+            "sent_for_review": len(review.task_ids),
+            "review_batch": review.batch,
             "worst": dg.MetadataValue.md(
-                worst[["frame_id", "quality_score", "issue_type"]].to_markdown(index=False)
+                issues.head(config.review_n)[
+                    ["frame_id", "quality_score", "issue_type"]
+                ].to_markdown(index=False)
             ),
         }
     )

@@ -207,15 +207,26 @@ class LabelStudioResource(dg.ConfigurableResource):
 
     def server(self, document_root: Path) -> LabelStudioServer:
         """Return the managed local server (started, or reused when already running)."""
-        data_dir = Path(self.data_dir) if self.data_dir else roadmark_home() / "labelstudio"
         server = LabelStudioServer(
-            data_dir,
+            self._data_dir(),
             port=self.port or int(os.environ.get("ROADMARK_LS_PORT", DEFAULT_LS_PORT)),
             token=self.token or None,
             document_root=document_root,
         )
         server.start()
         return server
+
+    def _data_dir(self) -> Path:
+        return Path(self.data_dir) if self.data_dir else roadmark_home() / "labelstudio"
+
+    def project_if_running(
+        self, lake_root: Path, class_names: tuple[str, ...]
+    ) -> LabelingProject | None:
+        """Return the project when its server is up, without starting one (for sensors)."""
+        if not (self.url or os.environ.get("ROADMARK_LS_URL")):
+            if not LabelStudioServer(self._data_dir()).is_running():
+                return None
+        return self.project(lake_root, class_names)
 
     def project(self, lake_root: Path, class_names: tuple[str, ...]) -> LabelingProject:
         """Connect (starting the local server when needed) and return the roadmark project.

@@ -44,7 +44,7 @@ def dataset_version(
     config: DatasetConfig,
     lake: LakeResource,
     sampled_frames: dict[str, pd.DataFrame],
-    annotations: pd.DataFrame,
+    consensus_labels: pd.DataFrame,
     annotation_tasks: pd.DataFrame,
     label_issues: pd.DataFrame,
 ) -> dict:
@@ -56,7 +56,7 @@ def dataset_version(
     frames = labelled_frames(concat_partitions(sampled_frames), annotation_tasks)
     split = split_frames(
         frames,
-        annotations,
+        consensus_labels,
         class_names(),
         SplitConfig(test_share=config.test_share, val_share=config.val_share, seed=config.seed),
     )
@@ -64,13 +64,13 @@ def dataset_version(
 
     info = write_yolo_dataset(
         frames,
-        annotations,
+        consensus_labels,
         split.assignment,
         class_names(),
         lake.local_path("datasets"),
         warnings=split.warnings,
     )
-    record = _dataset_record(info, frames, annotations, label_issues)
+    record = _dataset_record(info, frames, consensus_labels, label_issues)
 
     for warning in split.warnings:
         context.log.warning(warning)

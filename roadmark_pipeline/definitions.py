@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import fleet, ingest, labeling, release, training
+from assets import fleet, ingest, labeling, labeling_progress, release, training
 from assets.jobs import (
     drift_job,
     ingest_job,
@@ -20,10 +20,11 @@ from assets.resources import (
     LandingZoneResource,
     ParquetIOManager,
 )
+from sensors.annotations import annotation_sensor
 from sensors.drift import drift_sensor, nightly_drift_schedule
 from sensors.landing import landing_sensor
 
-ASSET_MODULES = (ingest, labeling, training, release, fleet)
+ASSET_MODULES = (ingest, labeling, labeling_progress, training, release, fleet)
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(ASSET_MODULES),
@@ -36,7 +37,7 @@ defs = dg.Definitions(
         retrain_release_job,
         drift_job,
     ],
-    sensors=[landing_sensor, drift_sensor],
+    sensors=[landing_sensor, annotation_sensor, drift_sensor],
     schedules=[nightly_drift_schedule],
     resources={
         "lake": LakeResource(),

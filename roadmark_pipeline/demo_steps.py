@@ -69,6 +69,56 @@ class DemoContext:
         return self.defs.load_asset_value(asset, instance=self.instance, partition_key=partition)
 
 
+def tick_and_launch(
+    context: DemoContext,
+    sensor: dg.SensorDefinition,
+    resources: dict[str, Any],
+    job: str,
+    run_config: dict | None = None,
+) -> list[str]:
+    """Evaluate one sensor tick as the daemon would and run what it requests, in-process.
+
+    Dynamic partitions it asks for are added; a request whose run key already has a successful
+    run is skipped (the daemon does the same), so a second demo launches nothing twice.
+
+    Returns:
+        The run ids launched.
+    """
+    with dg.build_sensor_context(
+        instance=context.instance, resources=resources, sensor_name=sensor.name
+    ) as sensor_context:
+        tick = sensor.evaluate_tick(sensor_context)
+    for request in tick.dynamic_partitions_requests or []:
+        context.instance.add_dynamic_partitions(
+            request.partitions_def_name, list(request.partition_keys)
+        )
+
+    launched = []
+    for request in tick.run_requests:
+        done = context.instance.get_runs(
+            filters=dg.RunsFilter(
+                tags={"dagster/run_key": request.run_key}, statuses=[dg.DagsterRunStatus.SUCCESS]
+            )
+        )
+        if request.run_key and done:
+            continue
+        run = context.run(
+            job,
+            run_config=run_config,
+            partition_key=request.partition_key,
+            tags={"dagster/run_key": request.run_key or ""},
+        )
+        launched.append(run.run_id)
+    LOG.info(
+        "%s: %d runs requested, %d launched (%s)",
+        sensor.name,
+        len(tick.run_requests),
+        len(launched),
+        tick.skip_message or "ok",
+    )
+    return launched
+
+
 def ingest_landed(context: DemoContext, options: DemoOptions, summary: DemoSummary) -> int:
     """Tick the landing sensor once and run the ingest runs it requests."""
     from assets.resources import LakeResource, LandingZoneResource
@@ -77,27 +127,10 @@ def ingest_landed(context: DemoContext, options: DemoOptions, summary: DemoSumma
     # Files were copied into the landing zone a moment ago: no settle time in the demo.
     sensor = make_landing_sensor(name="landing_sensor", settle_s=0.0)
     resources = {"landing": LandingZoneResource(), "lake": LakeResource()}
-    with dg.build_sensor_context(
-        instance=context.instance, resources=resources, sensor_name="landing_sensor"
-    ) as sensor_context:
-        result = sensor(sensor_context)
-
-    requests = list(result.run_requests or [])
-    for request in result.dynamic_partitions_requests or []:
-        context.instance.add_dynamic_partitions(
-            request.partitions_def_name, list(request.partition_keys)
-        )
     config = {"ops": {"sampled_frames": {"config": {"every_n": options.every_n}}}}
-    for request in requests:
-        run = context.run(
-            "ingest_job",
-            run_config=config,
-            partition_key=request.partition_key,
-            tags={"dagster/run_key": request.run_key or ""},
-        )
-        summary.runs[f"ingest {request.partition_key}"] = run.run_id
-    LOG.info("landing sensor: %d new sources ingested", len(requests))
-    return len(requests)
+    runs = tick_and_launch(context, sensor, resources, "ingest_job", config)
+    summary.runs.update({f"ingest {i}": run for i, run in enumerate(runs)})
+    return len(runs)
 
 
 def send_to_labeling(context: DemoContext, summary: DemoSummary) -> str:
@@ -144,7 +177,10 @@ def simulated_annotator(context: DemoContext, options: DemoOptions) -> int:
 
 
 def pull_annotations(context: DemoContext, options: DemoOptions, summary: DemoSummary) -> None:
-    """Pull the annotations back from Label Studio's export and search them for label errors."""
+    """Tick the annotation sensor: new annotations start consensus and the label-error search."""
+    from assets.resources import LabelStudioResource, LakeResource
+    from sensors.annotations import annotation_sensor
+
     config = {
         "ops": {
             "label_issues": {
@@ -156,7 +192,10 @@ def pull_annotations(context: DemoContext, options: DemoOptions, summary: DemoSu
             }
         }
     }
-    summary.runs["pull_annotations"] = context.run("pull_annotations_job", run_config=config).run_id
+    resources = {"label_studio": LabelStudioResource(), "lake": LakeResource()}
+    runs = tick_and_launch(context, annotation_sensor, resources, "pull_annotations_job", config)
+    if runs:
+        summary.runs["pull_annotations"] = runs[0]
 
 
 def retrain_and_release(context: DemoContext, options: DemoOptions, summary: DemoSummary) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import pandas as pd
+
+from roadmark_pipeline.lake import read_parquet, write_parquet_atomic
 
 
 def concat_partitions(tables: Mapping[str, pd.DataFrame] | pd.DataFrame) -> pd.DataFrame:
@@ -61,3 +64,20 @@ def table_digest(*parts: pd.DataFrame | dict) -> str:
         else:
             digest.update(json.dumps(part, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
+
+
+def cached_table(path: Path, compute: Callable[[], pd.DataFrame]) -> tuple[pd.DataFrame, bool]:
+    """Return the table stored at ``path``, or compute it, store it atomically and return it.
+
+    Args:
+        path: Where the table for exactly these inputs lives (key the path by a digest).
+        compute: Makes the table when it is not stored yet.
+
+    Returns:
+        The table, and True when it came from the store.
+    """
+    if path.exists():
+        return read_parquet(path), True
+    table = compute()
+    write_parquet_atomic(path, table)
+    return table, False
