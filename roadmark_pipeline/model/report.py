@@ -60,8 +60,8 @@ class DetectorReport:
             ("AP50 per class at class-score thresholds", self.evaluation.ap_table),
             ("Per class", self.evaluation.per_class),
             ("Chosen thresholds", self.thresholds),
-            ("Per slice", self.slices),
-            ("Error analysis (priority = gap x share)", self.errors),
+            ("Per slice", _by_slice(self.slices)),
+            ("Error analysis (priority = gap x share)", _by_slice(self.errors)),
             ("Confusion (rows true, columns predicted)", self.confusion),
         ]
         lines = [
@@ -79,6 +79,13 @@ class DetectorReport:
             "thresholds": dict(zip(self.thresholds.index, self.runtime_thresholds(), strict=True)),
             "top_priority": self.errors.head(3).to_dict(orient="records"),
         }
+
+
+def _by_slice(table: pd.DataFrame) -> pd.DataFrame:
+    """Index a per-slice table by (slice, value) for display."""
+    if {"slice", "value"} <= set(table.columns):
+        return table.set_index(["slice", "value"])
+    return table
 
 
 def build_report(

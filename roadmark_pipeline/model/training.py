@@ -37,6 +37,9 @@ class TrainConfig:
         imgsz: Training and validation image size (pixels, multiple of 32).
         epochs: Epochs to run (early stopping may end sooner, see ``patience``).
         batch: Images per batch.
+        nbs: Nominal batch size: gradients accumulate over ``nbs / batch`` batches before a
+            step. ultralytics' 64 suits large sets; on a few hundred frames it leaves few steps
+            per epoch, so we step every ``nbs`` images with a smaller value.
         seed: Seed for ultralytics, torch and numpy; runs are deterministic on CPU.
         fliplr: Horizontal flip probability. 0 by default: left-hand traffic, a mirrored scene
             puts the oncoming lane on the wrong side and is not a real scene.
@@ -54,6 +57,8 @@ class TrainConfig:
         lr0: Initial learning rate (used unless ``optimizer="auto"``).
         warmup_epochs: Learning-rate warm-up epochs.
         amp: Mixed precision on GPU. Off: ultralytics' AMP self-check fetches weights online.
+        validate_every_epoch: Validate after each epoch (best.pt = best epoch). Off, only the
+            last epoch is validated and kept: saves the validation time on CPU.
         verbose: Let ultralytics log every epoch.
         extra: Further ultralytics train arguments, passed as they are.
     """
@@ -63,6 +68,7 @@ class TrainConfig:
     imgsz: int = 640
     epochs: int = 25
     batch: int = 8
+    nbs: int = 64
     seed: int = 0
     fliplr: float = 0.0
     hsv_h: float = 0.015
@@ -79,6 +85,7 @@ class TrainConfig:
     lr0: float = 0.01
     warmup_epochs: float = 3.0
     amp: bool = False
+    validate_every_epoch: bool = True
     verbose: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -163,6 +170,7 @@ def _train_arguments(config: TrainConfig, data_yaml: Path, project: Path, device
         "imgsz": config.imgsz,
         "epochs": config.epochs,
         "batch": config.batch,
+        "nbs": config.nbs,
         "seed": config.seed,
         "deterministic": True,
         "device": device,
@@ -173,6 +181,7 @@ def _train_arguments(config: TrainConfig, data_yaml: Path, project: Path, device
         "warmup_epochs": config.warmup_epochs,
         "close_mosaic": config.close_mosaic,
         "amp": config.amp,
+        "val": config.validate_every_epoch,
         "project": str(project),
         "name": RUN_NAME,
         "exist_ok": True,
