@@ -11,13 +11,16 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from jetson_runtime.quality import frame_quality
 
 LOG = logging.getLogger(__name__)
 _END = object()
@@ -59,6 +62,10 @@ class Frame:
         decode_ms: Time spent decoding it (and the frames skipped before it).
         wall: ``time.time()`` when it was decoded.
         retries: Reconnections of a live source needed since the previous frame.
+        quality: The frame's input metrics (:func:`jetson_runtime.quality.frame_quality`),
+            measured in the decode thread so they cost the inference loop nothing.
+        prepared: What the ``prepare`` callable of :func:`frames` made of it (the model input),
+            also in the decode thread; None without one.
     """
 
     index: int
@@ -67,6 +74,8 @@ class Frame:
     decode_ms: float
     wall: float
     retries: int = 0
+    quality: dict[str, float] | None = None
+    prepared: Any = None
 
 
 def has_gstreamer() -> bool:
@@ -146,11 +155,11 @@ def _reopen(spec: SourceSpec, stop: threading.Event, attempts: int) -> cv2.Video
 def _decode(
     spec: SourceSpec,
     capture: cv2.VideoCapture,
-    settings: tuple[int, int | None, int],
+    settings: tuple[int, int | None, int, Callable[[Any], Any] | None],
     out: queue.Queue[object],
     stop: threading.Event,
 ) -> None:
-    every_n, max_frames, reconnects = settings
+    every_n, max_frames, reconnects, prepare = settings
     index, emitted, retries = -1, 0, 0
     started = time.perf_counter()
     try:
@@ -174,7 +183,9 @@ def _decode(
                 continue
             now = time.perf_counter()
             pts = float(capture.get(cv2.CAP_PROP_POS_MSEC))
-            frame = Frame(index, bgr, pts, (now - started) * 1000.0, time.time(), retries)
+            decode_ms = (now - started) * 1000.0
+            frame = Frame(index, bgr, pts, decode_ms, time.time(), retries, frame_quality(bgr))
+            frame.prepared = prepare(bgr) if prepare is not None else None
             started, retries = now, 0
             _hand_over(out, frame, stop)
             emitted += 1
@@ -198,6 +209,7 @@ def frames(
     max_frames: int | None = None,
     prefetch: int = 4,
     reconnects: int = 5,
+    prepare: Callable[[Any], Any] | None = None,
 ) -> Iterator[Frame]:
     """Yield sampled frames, decoded ahead in a background thread.
 
@@ -207,6 +219,8 @@ def frames(
         max_frames: Stop after this many yielded frames.
         prefetch: Frames decoded ahead of the consumer.
         reconnects: Attempts to reopen a live source that stopped delivering.
+        prepare: Called on each kept frame in the decode thread (the detector's letterbox);
+            its result travels as ``Frame.prepared``.
 
     Yields:
         Frames in decode order.
@@ -219,7 +233,7 @@ def frames(
     capture = open_capture(spec)
     handoff: queue.Queue[object] = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
-    settings = (every_n, max_frames, reconnects)
+    settings = (every_n, max_frames, reconnects, prepare)
     worker = threading.Thread(
         target=_decode,
         args=(spec, capture, settings, handoff, stop),

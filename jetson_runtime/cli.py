@@ -25,6 +25,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
+import jetson_runtime
 from jetson_runtime import __version__
 from jetson_runtime.bundle import BundleError, load_bundle
 from jetson_runtime.capture import SourceError
@@ -32,6 +33,7 @@ from jetson_runtime.ota import (
     IN_SLOT_ENV,
     UpdateError,
     record_start,
+    slot_command,
     slot_env,
     start_not_counted,
     start_succeeded,
@@ -128,7 +130,8 @@ def _device_identity(layout: DeviceLayout, args: argparse.Namespace) -> tuple[st
         device_id = f"{host}-{uuid.uuid4().hex[:6]}"
     camera = args.camera_model or state.get("camera_model")
     inbox = args.inbox or state.get("inbox")
-    update_state(layout, device_id=device_id, camera_model=camera, inbox=inbox)
+    share = args.storage_share
+    update_state(layout, device_id=device_id, camera_model=camera, inbox=inbox, storage_share=share)
     return device_id, camera
 
 
@@ -138,8 +141,8 @@ def _launch_slot(layout: DeviceLayout, args: argparse.Namespace, argv: Sequence[
     slot = layout.current()
     if slot is not None and (slot / RUNTIME_DIR / "jetson_runtime").is_dir():
         LOG.info("starting the runtime of release %s", slot.name)
-        command = [sys.executable, "-m", "jetson_runtime.cli", *argv]
-        os.execve(sys.executable, command, slot_env(slot))
+        command = slot_command(slot, list(argv))
+        os.execve(command[0], command, slot_env())
 
 
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -180,7 +183,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return EXIT_SOURCE
     last_run = {"at": datetime.now(UTC).isoformat(), "source": args.source, **asdict(summary)}
     update_state(layout, last_run=last_run, provider=summary.provider)
-    _emit(asdict(summary) | {"release": bundle.version, "device_id": device_id})
+    runtime = str(Path(jetson_runtime.__file__).resolve().parent)
+    _emit(asdict(summary) | {"release": bundle.version, "device_id": device_id, "runtime": runtime})
     return 0
 
 

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from jetson_runtime.bundle import Bundle
 from jetson_runtime.postprocess import Detections, decode_yolo
-from jetson_runtime.preprocess import letterbox, unletterbox_xyxy
+from jetson_runtime.preprocess import Letterbox, letterbox, unletterbox_xyxy
 from jetson_runtime.session import ModelSession, open_session
 
 
@@ -37,6 +37,21 @@ class Timing:
     def latency_ms(self) -> float:
         """The three steps together."""
         return self.preprocess_ms + self.inference_ms + self.postprocess_ms
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A frame letterboxed into the model input.
+
+    Attributes:
+        tensor: The (1, 3, S, S) input.
+        letterbox: How the frame was fitted (to map boxes back).
+        preprocess_ms: Time the letterbox took.
+    """
+
+    tensor: npt.NDArray[np.float32]
+    letterbox: Letterbox
+    preprocess_ms: float
 
 
 class Detector:
@@ -77,23 +92,35 @@ class Detector:
         """The backend running the model."""
         return self.session.provider
 
-    def __call__(self, bgr: npt.NDArray[np.uint8]) -> tuple[Detections, Timing]:
-        """Detect on one BGR frame.
+    def prepare(self, bgr: npt.NDArray[np.uint8]) -> Prepared:
+        """Letterbox a frame into the model input (thread-safe: the decode thread calls it)."""
+        start = time.perf_counter()
+        tensor, lb = letterbox(bgr, self.config.input_size)
+        return Prepared(tensor, lb, (time.perf_counter() - start) * 1e3)
+
+    def detect(self, prepared: Prepared) -> tuple[Detections, Timing]:
+        """Run the model on a prepared input and decode its output.
 
         Returns:
             Detections in frame pixels (sorted by score) and the time of each step.
         """
         start = time.perf_counter()
-        tensor, lb = letterbox(bgr, self.config.input_size)
-        ready = time.perf_counter()
-        raw = self.session.run(tensor)
+        raw = self.session.run(prepared.tensor)
         inferred = time.perf_counter()
         found = decode_yolo(raw, self.config.thresholds, self.config.iou)
-        found.xyxy = unletterbox_xyxy(found.xyxy, lb)
+        found.xyxy = unletterbox_xyxy(found.xyxy, prepared.letterbox)
         found = found.with_area()
         done = time.perf_counter()
-        timing = Timing((ready - start) * 1e3, (inferred - ready) * 1e3, (done - inferred) * 1e3)
+        timing = Timing(prepared.preprocess_ms, (inferred - start) * 1e3, (done - inferred) * 1e3)
         return found, timing
+
+    def __call__(self, bgr: npt.NDArray[np.uint8]) -> tuple[Detections, Timing]:
+        """Detect on one BGR frame (prepare + detect).
+
+        Returns:
+            Detections in frame pixels (sorted by score) and the time of each step.
+        """
+        return self.detect(self.prepare(bgr))
 
 
 def detections_to_json(found: Detections, class_names: tuple[str, ...]) -> list[dict[str, object]]:

@@ -218,14 +218,28 @@ def install_runtime(wheel: Path, target: Path) -> None:
         raise UpdateError("invalid", f"{wheel.name}: not a wheel ({exc})") from exc
 
 
-def slot_env(slot: Path) -> dict[str, str]:
-    """Return the environment that runs the runtime installed in ``slot``."""
-    env = dict(os.environ)
+# Puts the slot's runtime first on sys.path, ahead of the working directory that ``-m`` would
+# put there (a checkout of the runtime in the working directory must not shadow the slot's).
+_SLOT_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from jetson_runtime.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def slot_command(slot: Path, args: list[str]) -> list[str]:
+    """Return the command that runs ``roadmark-edge args`` with the runtime installed in ``slot``.
+
+    A slot without a runtime of its own (a bundle shipped without a wheel) runs this runtime.
+    """
     runtime = slot / RUNTIME_DIR
     if (runtime / "jetson_runtime").is_dir():
-        env["PYTHONPATH"] = os.pathsep.join([str(runtime), env.get("PYTHONPATH", "")]).strip(
-            os.pathsep
-        )
+        return [sys.executable, "-c", _SLOT_BOOT, str(runtime), *args]
+    return [sys.executable, "-m", "jetson_runtime.cli", *args]
+
+
+def slot_env() -> dict[str, str]:
+    """Return the environment of a slot's runtime: marked as started, crash hooks removed."""
+    env = dict(os.environ)
     env[IN_SLOT_ENV] = "1"
     env.pop(CRASH_ENV, None)
     return env
@@ -237,13 +251,11 @@ def run_health_check(slot: Path, layout: DeviceLayout, timeout: float = HEALTH_T
     Raises:
         UpdateError: When the check fails, crashes or does not finish in time.
     """
-    command = [
-        sys.executable, "-m", "jetson_runtime.cli", "health",
-        "--bundle", str(slot / BUNDLE_DIR), "--device-dir", str(layout.root),
-    ]  # fmt: skip
+    args = ["health", "--bundle", str(slot / BUNDLE_DIR), "--device-dir", str(layout.root)]
+    command = slot_command(slot, args)
     try:
         done = subprocess.run(
-            command, env=slot_env(slot), capture_output=True, text=True, timeout=timeout
+            command, env=slot_env(), capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired as exc:
         raise UpdateError("unhealthy", f"health check of {slot.name} timed out") from exc

@@ -222,7 +222,7 @@ class RowBuilder:
             "provider": self.detector.provider,
             "width": int(frame.bgr.shape[1]),
             "height": int(frame.bgr.shape[0]),
-            **frame_quality(frame.bgr),
+            **(frame.quality if frame.quality is not None else frame_quality(frame.bgr)),
             "n_detections": len(found),
             "mean_confidence": float(found.scores.mean()) if len(found) else math.nan,
             "max_confidence": float(found.scores.max()) if len(found) else math.nan,
@@ -361,8 +361,12 @@ def run_source(
     uploader = BackgroundUploader(spool, upload_interval)
     started = time.perf_counter()
     try:
-        for frame in frames(spec, every_n, max_frames):
-            found, timing = detector(frame.bgr)
+        prepare = getattr(detector, "prepare", None)
+        for frame in frames(spec, every_n, max_frames, prepare=prepare):
+            if frame.prepared is not None:
+                found, timing = detector.detect(frame.prepared)
+            else:
+                found, timing = detector(frame.bgr)
             row = build_row(frame, found, timing)
             spool.add(row)
             if evidence is not None:

@@ -309,8 +309,9 @@ def open_session(
         threads: Intra-op threads of the CPU provider; ONNX Runtime's default when None.
         host: What the host offers; probed when None.
         spin: Let ONNX Runtime's idle threads spin-wait. Off by default: spinning threads take
-            the cores the decode thread and OpenCV need (measured 2.5x slower ``session.run``
-            on a shared 2-core machine, see docs/edge.md).
+            the cores the decode thread and OpenCV need (``session.run`` measured up to 2x
+            slower with spinning on a busy 2-core machine, 10 % faster on a quiet one; see
+            docs/edge.md).
 
     Returns:
         The session.

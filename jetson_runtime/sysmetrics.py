@@ -1,12 +1,13 @@
 """Software metrics of the running process: CPU share, resident memory, GPU load.
 
-Standard library only: CPU time from ``os.times``, memory from ``/proc/self/statm`` (or the peak
-from ``resource`` where /proc is missing), GPU load from the Jetson's sysfs node. psutil is not
-needed; a value that cannot be read is NaN, never a guess.
+Standard library only: CPU time from ``time.process_time``, memory from ``/proc/self/statm``
+(or the peak from ``resource`` where /proc is missing), GPU load from the Jetson's sysfs node.
+psutil is not needed; a value that cannot be read is NaN, never a guess.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import resource
@@ -30,8 +31,7 @@ class ProcessMeter:
 
     @staticmethod
     def _cpu_seconds() -> float:
-        times = os.times()
-        return times.user + times.system
+        return time.process_time()
 
     def cpu_percent(self) -> float:
         """Return CPU time used since the previous call as a share of one core, in percent."""
@@ -49,11 +49,17 @@ class ProcessMeter:
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+@functools.cache
+def _gpu_load_node() -> Path | None:
+    return next((node for node in JETSON_GPU_LOAD if node.is_file()), None)
+
+
 def gpu_percent() -> float:
     """Return the Jetson GPU load in percent, NaN when the host does not expose it."""
-    for node in JETSON_GPU_LOAD:
-        try:
-            return int(node.read_text().strip()) / 10.0
-        except (OSError, ValueError):
-            continue
-    return math.nan
+    node = _gpu_load_node()
+    if node is None:
+        return math.nan
+    try:
+        return int(node.read_text().strip()) / 10.0
+    except (OSError, ValueError):
+        return math.nan

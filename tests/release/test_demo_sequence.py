@@ -40,6 +40,8 @@ def test_build_publish_update_run_status(
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert "starting the runtime of release 1.0.0" in ran.stderr
+    # The code that ran is the release's own runtime, not the checkout this test runs from.
+    assert ran.out["runtime"] == str((layout.current() / "runtime" / "jetson_runtime").resolve())
     assert ran.out["frames"] == 19 and ran.out["pending"] == 0 and ran.out["uploaded"] >= 1
 
     batches = sorted(inbox.glob("*.parquet"))
