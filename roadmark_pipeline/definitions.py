@@ -13,6 +13,7 @@ from assets.jobs import (
     retrain_release_job,
     send_to_labeling_job,
 )
+from assets.maintenance import tuf_refresh_job
 from assets.resources import (
     JsonIOManager,
     LabelStudioResource,
@@ -21,7 +22,7 @@ from assets.resources import (
     ParquetIOManager,
 )
 from sensors.annotations import annotation_sensor
-from sensors.drift import drift_sensor, nightly_drift_schedule
+from sensors.drift import drift_sensor, nightly_drift_schedule, tuf_refresh_schedule
 from sensors.landing import landing_sensor
 
 ASSET_MODULES = (ingest, labeling, labeling_progress, training, release, fleet)
@@ -36,9 +37,10 @@ defs = dg.Definitions(
         labeling_job,
         retrain_release_job,
         drift_job,
+        tuf_refresh_job,
     ],
     sensors=[landing_sensor, annotation_sensor, drift_sensor],
-    schedules=[nightly_drift_schedule],
+    schedules=[nightly_drift_schedule, tuf_refresh_schedule],
     resources={
         "lake": LakeResource(),
         "landing": LandingZoneResource(),

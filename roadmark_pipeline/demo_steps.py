@@ -85,16 +85,21 @@ def tick_and_launch(
         The run ids launched.
     """
     with dg.build_sensor_context(
-        instance=context.instance, resources=resources, sensor_name=sensor.name
+        instance=context.instance,
+        resources=resources,
+        sensor_name=sensor.name,
     ) as sensor_context:
-        tick = sensor.evaluate_tick(sensor_context)
-    for request in tick.dynamic_partitions_requests or []:
+        result = sensor(sensor_context)
+    if isinstance(result, dg.SkipReason):
+        LOG.info("%s: skipped (%s)", sensor.name, result.skip_message)
+        return []
+    for request in result.dynamic_partitions_requests or []:
         context.instance.add_dynamic_partitions(
             request.partitions_def_name, list(request.partition_keys)
         )
 
     launched = []
-    for request in tick.run_requests:
+    for request in result.run_requests or []:
         done = context.instance.get_runs(
             filters=dg.RunsFilter(
                 tags={"dagster/run_key": request.run_key}, statuses=[dg.DagsterRunStatus.SUCCESS]
@@ -110,11 +115,10 @@ def tick_and_launch(
         )
         launched.append(run.run_id)
     LOG.info(
-        "%s: %d runs requested, %d launched (%s)",
+        "%s: %d runs requested, %d launched",
         sensor.name,
-        len(tick.run_requests),
+        len(result.run_requests or []),
         len(launched),
-        tick.skip_message or "ok",
     )
     return launched
 

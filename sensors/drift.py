@@ -55,3 +55,13 @@ def nightly_drift_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReque
     """Every night at 02:00 UTC, collect yesterday's telemetry and check it for drift."""
     yesterday = (context.scheduled_execution_time - dt.timedelta(days=1)).strftime("%Y-%m-%d")
     return dg.RunRequest(run_key=f"nightly:{yesterday}", partition_key=yesterday)
+
+
+tuf_refresh_schedule = dg.ScheduleDefinition(
+    name="tuf_refresh_schedule",
+    job_name="tuf_refresh_job",
+    cron_schedule="0 */6 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every 6 hours: re-sign the TUF timestamp, which expires after a day.",
+)

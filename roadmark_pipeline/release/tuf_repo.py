@@ -199,6 +199,26 @@ class TufRepository:
         self._refresh_timestamp(state, state.timestamp.signed.snapshot_meta)
         return state.timestamp.signed.version
 
+    def refresh_expiring(self, margin: timedelta = timedelta(days=2)) -> list[str]:
+        """Re-sign what would expire within ``margin``; the timestamp is always re-signed.
+
+        A repository nobody publishes to must still be served with fresh metadata, or devices
+        refuse it as expired (which is right: they cannot tell it from a frozen repository).
+
+        Args:
+            margin: Re-sign targets and snapshot when they expire sooner than this.
+
+        Returns:
+            The roles re-signed.
+        """
+        state = self._load()
+        soon = datetime.now(UTC) + margin
+        if min(state.targets.signed.expires, state.snapshot.signed.expires) <= soon:
+            self._commit(state)
+            return ["targets", "snapshot", "timestamp"]
+        self._refresh_timestamp(state, state.timestamp.signed.snapshot_meta)
+        return ["timestamp"]
+
     # -- publishing -------------------------------------------------------------------------
     def _store_target(self, path: str, data: bytes) -> TargetFile:
         """Place a target's bytes under its hash-prefixed name and return its description."""
