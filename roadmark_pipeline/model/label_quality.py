@@ -167,6 +167,13 @@ def find_label_issues(
 
     if frames.empty:
         raise LabelQualityError("no frames to check; pass at least one frame")
+    on_frames = predictions["frame_id"].isin(frames["frame_id"])
+    if not on_frames.any():
+        LOG.warning(
+            "label quality: no predictions on the %d frames; every frame will score 1.0, which "
+            "says nothing. Train the fold models longer (or from a local weights file)",
+            len(frames),
+        )
     labels, preds = to_cleanlab_inputs(frames, ground_truth, predictions, len(class_names))
     check_cleanlab_inputs(labels, preds, len(class_names))
 
