@@ -182,14 +182,7 @@ def overfit_check(
         config.imgsz,
     )
     if kept.empty:
-        reason = (
-            f"could NOT memorise: none of {len(boxes)} boxes is {MIN_BOX_SIDE} px or more at "
-            f"{config.imgsz} px; are the boxes in pixels of the frames table?"
-        )
-        LOG.error("overfit check: %s", reason)
-        return OverfitResult(
-            False, 0.0, target_map50, [], {}, 0, 0.0, Path(), reason, config.to_dict()
-        )
+        return _nothing_visible(len(boxes), target_map50, config)
 
     chosen = pick_tiny_batch(frames, kept, n_frames)
     tiny = frames[frames["frame_id"].isin(chosen)]
@@ -216,6 +209,27 @@ def overfit_check(
         epochs_run=trained.epochs_run,
         wall_s=round(wall_s, 1),
         weights=trained.weights,
+        reason=reason,
+        config=config.to_dict(),
+    )
+
+
+def _nothing_visible(n_boxes: int, target_map50: float, config: TrainConfig) -> OverfitResult:
+    """The failed result when no box is big enough to learn (no training is started)."""
+    reason = (
+        f"could NOT memorise: none of {n_boxes} boxes is {MIN_BOX_SIDE} px or more at "
+        f"{config.imgsz} px; are the boxes in pixels of the frames table?"
+    )
+    LOG.error("overfit check: %s", reason)
+    return OverfitResult(
+        passed=False,
+        map50=0.0,
+        target_map50=target_map50,
+        frame_ids=[],
+        per_class_ap50={},
+        epochs_run=0,
+        wall_s=0.0,
+        weights=Path(),
         reason=reason,
         config=config.to_dict(),
     )
