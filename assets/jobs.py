@@ -12,6 +12,7 @@ PULL_ANNOTATIONS = dg.AssetSelection.assets(
     "annotation_tasks",
     "consensus_labels",
     "annotator_agreement",
+    "frame_agreement",
     "label_disagreements",
     "label_issues",
     "labeling_throughput",

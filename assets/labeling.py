@@ -4,19 +4,19 @@ import dagster as dg
 import pandas as pd
 
 from assets.resources import LabelStudioResource, LakeResource
+from assets.settings import TrainSettings, cpu_cross_val_settings
 from roadmark_pipeline.frames import (
     cached_table,
     concat_partitions,
     labelled_frames,
     table_digest,
 )
-from roadmark_pipeline.labeling.agreement import agreement_table, human_level
+from roadmark_pipeline.labeling.agreement import agreement_table, frame_agreement, human_level
 from roadmark_pipeline.labeling.consensus import consensus_labels as vote
 from roadmark_pipeline.labeling.convert import parse_export
 from roadmark_pipeline.labeling.review import send_for_review
 from roadmark_pipeline.model.label_quality import cross_val_predictions, find_label_issues
 from roadmark_pipeline.model.offline import configure_ultralytics
-from roadmark_pipeline.model.training import TrainConfig
 from roadmark_pipeline.settings import roadmark_home
 from roadmark_pipeline.taxonomy import class_names
 
@@ -139,6 +139,12 @@ class ConsensusConfig(dg.Config):
             description="Each annotator against the consensus per class and slice: P, R, F1.\n\n"
             "The human-level performance estimate of the error analysis.",
         ),
+        "frame_agreement": dg.AssetOut(
+            io_manager_key="parquet_io_manager",
+            kinds={"parquet"},
+            description="Per frame with several annotators, their pooled F1 against the vote.\n\n"
+            "The human level of each slice in the error analysis.",
+        ),
         "label_disagreements": dg.AssetOut(
             io_manager_key="parquet_io_manager",
             kinds={"parquet"},
@@ -155,8 +161,8 @@ def consensus_labels(
     sampled_frames: dict[str, pd.DataFrame],
     annotations: pd.DataFrame,
     annotation_records: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Consensus labels, annotator agreement and the disagreements to adjudicate."""
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Consensus labels, annotator agreement, per-frame agreement and the disagreements."""
     frames = concat_partitions(sampled_frames)
     result = vote(
         annotations, annotation_records, class_names(), iou_threshold=config.iou_threshold
@@ -190,7 +196,8 @@ def consensus_labels(
         },
         output_name="label_disagreements",
     )
-    return result.boxes, agreement, result.disagreements
+    per_frame = frame_agreement(result).rename_axis("frame_id").reset_index()
+    return result.boxes, agreement, per_frame, result.disagreements
 
 
 class LabelIssuesConfig(dg.Config):
@@ -198,14 +205,12 @@ class LabelIssuesConfig(dg.Config):
 
     Attributes:
         folds: K of the K-fold cross-training, grouped by drive.
-        imgsz: Training and prediction size of the fold models.
-        epochs: Epochs per fold model.
+        training: Settings of the fold models.
         review_n: How many of the worst frames go back to Label Studio for review.
     """
 
     folds: int = 2
-    imgsz: int = 320
-    epochs: int = 8
+    training: TrainSettings = cpu_cross_val_settings()
     review_n: int = 20
 
 
@@ -246,7 +251,7 @@ def label_issues(
             k=config.folds,
             group_column="source_sha256",
             work_dir=cache.parent,
-            train_config=TrainConfig(imgsz=config.imgsz, epochs=config.epochs),
+            train_config=config.training.to_train_config(),
         )
 
     predictions, reused = cached_table(cache, predict)

@@ -8,8 +8,12 @@ import dagster as dg
 from assets.resources import LakeResource
 from roadmark_pipeline import lake as lake_io
 from roadmark_pipeline.ids import sha256_file
+from roadmark_pipeline.model.evaluation import Evaluation
 from roadmark_pipeline.model.export import export_onnx, onnx_parity
+from roadmark_pipeline.model.gate import GateDecision
 from roadmark_pipeline.model.offline import configure_ultralytics
+from roadmark_pipeline.model.registry import ModelRegistry
+from roadmark_pipeline.model_flow import promote_if_new
 from roadmark_pipeline.release_flow import ReleaseRequest, publish_release
 from roadmark_pipeline.settings import roadmark_home
 
@@ -105,13 +109,12 @@ class ReleaseConfig(dg.Config):
     """Where and how a release is published.
 
     Attributes:
-        channel: TUF channel the release goes to (``stable`` or ``canary``).
-        default_threshold: Class-score threshold for classes the evaluation could not tune.
+        channel: TUF channel the release goes to (``stable`` or ``canary``). A stable release
+            also moves the production pointer of the model registry.
         probe_frames: Test frames shipped for the device's health check.
     """
 
     channel: str = "stable"
-    default_threshold: float = 0.25
     probe_frames: int = 3
 
 
@@ -126,15 +129,15 @@ def ota_release(
 ) -> dict:
     """The OTA release a Jetson pulls: runtime wheel, model, config, probe frames, manifest.
 
-    Published as targets of a signed TUF repository, in one channel.
+    Published as targets of a signed TUF repository, in one channel; a stable release becomes
+    the production model in the registry (pointer moved atomically, history kept).
     """
     frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
     test = frames[frames["split"] == "test"]
     request = ReleaseRequest(
         onnx_path=onnx_model["onnx_path"],
         imgsz=onnx_model["imgsz"],
-        per_class=detector_evaluation["per_class"],
-        default_threshold=config.default_threshold,
+        thresholds=detector_evaluation["runtime_thresholds"],
         probe_images=list((test if len(test) else frames)["path"].head(config.probe_frames)),
         lineage={
             "dataset_version": dataset_version["version"],
@@ -145,6 +148,8 @@ def ota_release(
         channel=config.channel,
     )
     record = publish_release(request, lake.local_path("releases"), lake.local_path("tuf"))
+    if config.channel == "stable":
+        record["production"] = _promote(lake, onnx_model, detector_evaluation)
 
     context.log.info(
         f"release {record['version']} on channel {config.channel} "
@@ -156,6 +161,24 @@ def ota_release(
             "channel": config.channel,
             "new": record["new"],
             "tuf_repository": record["tuf_repo"],
+            "production": record.get("production", "unchanged (canary)"),
         }
     )
     return record
+
+
+def _promote(lake: LakeResource, onnx_model: dict, evaluation: dict) -> str:
+    """Point production at the released model (the gate check already passed)."""
+    registry = ModelRegistry(lake.local_path("registry"))
+    decision = GateDecision(
+        True, ["released to stable after the gate passed"], evaluation["map50"], None
+    )
+    entry, moved = promote_if_new(
+        registry,
+        Path(onnx_model["weights"]),
+        Evaluation.from_dict(evaluation["evaluation"]),
+        decision,
+        onnx=Path(onnx_model["onnx_path"]),
+        model_id=onnx_model["model_id"],
+    )
+    return f"{entry.model_id} ({'moved' if moved else 'already production'})"

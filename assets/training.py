@@ -1,6 +1,5 @@
-"""Training assets: the dataset version, the trained detector and its evaluation."""
+"""Training assets: the dataset version, the overfit sanity check and the trained detector."""
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -8,13 +7,12 @@ import dagster as dg
 import pandas as pd
 
 from assets.resources import LakeResource
+from assets.settings import TrainSettings
 from roadmark_pipeline import lake as lake_io
 from roadmark_pipeline.frames import concat_partitions, labelled_frames
 from roadmark_pipeline.model.dataset import SplitConfig, split_frames, write_yolo_dataset
-from roadmark_pipeline.model.evaluation import evaluate_detections
 from roadmark_pipeline.model.offline import configure_ultralytics
-from roadmark_pipeline.model.predict import predict_frames
-from roadmark_pipeline.model.training import TrainConfig, train_detector
+from roadmark_pipeline.model_flow import overfit_or_reuse, train_or_reuse
 from roadmark_pipeline.settings import roadmark_home
 from roadmark_pipeline.taxonomy import class_names
 
@@ -26,11 +24,13 @@ class DatasetConfig(dg.Config):
         test_share: Share of frames (whole drives) held out for testing.
         val_share: Share of frames (whole drives) held out for validation during training.
         seed: Seed of the split.
+        stratify_columns: Slice columns balanced across splits like class presence.
     """
 
     test_share: float = 0.25
     val_share: float = 0.0
     seed: int = 0
+    stratify_columns: list[str] = ["camera_model"]
 
 
 @dg.asset(
@@ -58,7 +58,12 @@ def dataset_version(
         frames,
         consensus_labels,
         class_names(),
-        SplitConfig(test_share=config.test_share, val_share=config.val_share, seed=config.seed),
+        SplitConfig(
+            test_share=config.test_share,
+            val_share=config.val_share,
+            seed=config.seed,
+            stratify_columns=tuple(config.stratify_columns),
+        ),
     )
     frames = frames.assign(split=frames["frame_id"].map(split.assignment))
 
@@ -111,29 +116,60 @@ def _dataset_record(info, frames, boxes, issues) -> dict:
     } | {name: str(path) for name, (path, _) in tables.items()}
 
 
-class TrainingConfig(dg.Config):
-    """Training settings (see ``roadmark_pipeline.model.training.TrainConfig``).
+class OverfitConfig(dg.Config):
+    """The sanity check every training setup passes before its results are trusted.
 
     Attributes:
-        model: Architecture yaml used when no weights file is given (random init).
-        weights: A local ``.pt`` file to fine-tune from; absent files fall back loudly.
-        imgsz: Training image size.
-        epochs: Training epochs.
-        batch: Batch size.
-        seed: Training seed.
-        fliplr: Horizontal-flip probability; 0 by default because mirrored scenes are not real
-            scenes under left- or right-hand traffic rules.
+        frames: Size of the tiny batch the setup must memorise.
+        target_map50: The bar for "near-perfect" on those same frames.
+    """
+
+    frames: int = 8
+    target_map50: float = 0.9
+
+
+@dg.asset_check(asset=dataset_version, blocking=True)
+def training_setup_can_overfit(
+    context: dg.AssetCheckExecutionContext,
+    config: OverfitConfig,
+    lake: LakeResource,
+    dataset_version: dict,
+) -> dg.AssetCheckResult:
+    """The training setup memorises a tiny batch of this dataset, or training must not start."""
+    frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
+    boxes = lake_io.read_parquet(lake_io.as_path(dataset_version["boxes_table"]))
+    configure_ultralytics(roadmark_home() / "ultralytics")
+    result = overfit_or_reuse(
+        frames,
+        boxes,
+        lake.local_path("work", "overfit"),
+        n_frames=config.frames,
+        target=config.target_map50,
+    )
+
+    context.log.info(result.reason)
+    return dg.AssetCheckResult(
+        passed=result.passed,
+        description=result.reason,
+        metadata={
+            "map50_on_memorised_frames": float(result.map50),
+            "target": result.target_map50,
+            "frames": len(result.frame_ids),
+            "epochs": result.epochs_run,
+            "wall_s": float(result.wall_s),
+            "per_class": json.dumps({k: round(v, 3) for k, v in result.per_class_ap50.items()}),
+        },
+    )
+
+
+class TrainingConfig(TrainSettings):
+    """Training settings, and whether an identical earlier training may be reused.
+
+    Attributes:
         reuse: Reuse a detector already trained on the same dataset version with the same
             settings instead of training again.
     """
 
-    model: str = "yolo11n.yaml"
-    weights: str | None = None
-    imgsz: int = 640
-    epochs: int = 25
-    batch: int = 8
-    seed: int = 0
-    fliplr: float = 0.0
     reuse: bool = True
 
 
@@ -146,115 +182,32 @@ def trained_detector(
 ) -> dict:
     """A YOLO detector trained on one dataset version, and how it was trained.
 
-    Weights path, initialisation, device, settings and validation metrics.
+    Weights path, initialisation (scratch or a local weights file), device, settings and
+    validation metrics. The augmentation policy is declared in the settings.
     """
-    settings = config.model_dump(exclude={"reuse"})
-    model_id = hashlib.sha256(
-        json.dumps({"dataset": dataset_version["version"], **settings}, sort_keys=True).encode()
-    ).hexdigest()[:16]
-    model_dir = lake.local_path("models", model_id)
-    record_path = model_dir / "record.json"
+    settings = config.to_train_config()
+    configure_ultralytics(roadmark_home() / "ultralytics")
+    record, reused = train_or_reuse(
+        Path(dataset_version["data_yaml"]),
+        dataset_version["version"],
+        settings,
+        lake.local_path("models"),
+        reuse=config.reuse,
+    )
 
-    if config.reuse and record_path.exists():
-        record = json.loads(record_path.read_text())
-        context.log.info(f"reusing detector {model_id}: same dataset version and settings")
-    else:
-        configure_ultralytics(roadmark_home() / "ultralytics")
-        result = train_detector(
-            Path(dataset_version["data_yaml"]), TrainConfig(**settings), model_dir
-        )
-        record = {
-            "model_id": model_id,
-            "dataset_version": dataset_version["version"],
-            "weights": str(result.weights),
-            "init": result.init,
-            "device": result.device,
-            "epochs_run": result.epochs_run,
-            "wall_s": result.wall_s,
-            "val_metrics": result.metrics,
-            "settings": settings,
-        }
-        lake_io.write_json_atomic(record_path, record)
-        context.log.info(
-            f"trained {model_id} on {result.device} in {result.wall_s:.0f} s ({result.init})"
-        )
-
+    context.log.info(
+        f"{'reused' if reused else 'trained'} detector {record['model_id']} on "
+        f"{record['device']} ({record['init']}, {record['wall_s']:.0f} s)"
+    )
     context.add_output_metadata(
         {
-            "model_id": model_id,
+            "model_id": record["model_id"],
             "init": record["init"],
             "device": record["device"],
             "epochs": record["epochs_run"],
             "train_wall_s": float(record["wall_s"]),
+            "reused": reused,
+            "augmentation": json.dumps(settings.augmentation_policy()),
         }
     )
     return record
-
-
-class EvaluationConfig(dg.Config):
-    """Prediction settings of the evaluation.
-
-    Attributes:
-        conf: Lowest score kept from the model (the AP table filters further per threshold).
-        iou: NMS IoU threshold.
-    """
-
-    conf: float = 0.001
-    iou: float = 0.6
-
-
-@dg.asset(io_manager_key="json_io_manager", group_name="training", kinds={"pandas"})
-def detector_evaluation(
-    context: dg.AssetExecutionContext,
-    config: EvaluationConfig,
-    lake: LakeResource,
-    trained_detector: dict,
-    dataset_version: dict,
-) -> dict:
-    """Test-set evaluation of the trained detector: per-class AP by score threshold, mAPs.
-
-    One row per class-score threshold (0.005 to 0.5), one column per class, plus mAP50 and
-    mAP50-95.
-    """
-    frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
-    boxes = lake_io.read_parquet(lake_io.as_path(dataset_version["boxes_table"]))
-    test = frames[frames["split"] == "test"]
-    truth = boxes[boxes["frame_id"].isin(test["frame_id"])]
-
-    configure_ultralytics(roadmark_home() / "ultralytics")
-    predictions = predict_frames(
-        Path(trained_detector["weights"]),
-        test,
-        imgsz=trained_detector["settings"]["imgsz"],
-        conf=config.conf,
-        iou=config.iou,
-    )
-    evaluation = evaluate_detections(truth, predictions, test, class_names())
-
-    predictions_path = lake.path("models", trained_detector["model_id"], "test_predictions.parquet")
-    lake_io.write_parquet_atomic(predictions_path, predictions)
-    table = evaluation.ap_table
-    context.log.info(
-        f"mAP50 {evaluation.map50:.3f}, mAP50-95 {evaluation.map50_95:.3f} "
-        f"on {len(test)} test frames"
-    )
-    context.add_output_metadata(
-        {
-            "mAP50": float(evaluation.map50),
-            "mAP50_95": float(evaluation.map50_95),
-            "test_frames": len(test),
-            "ap_by_threshold": dg.MetadataValue.md(table.to_markdown(floatfmt=".3f")),
-        }
-    )
-    return {
-        "model_id": trained_detector["model_id"],
-        "dataset_version": dataset_version["version"],
-        "map50": float(evaluation.map50),
-        "map50_95": float(evaluation.map50_95),
-        "ap_table": json.loads(table.to_json(orient="split")),
-        "per_class": json.loads(
-            evaluation.per_class.rename_axis("class_name").reset_index().to_json(orient="records")
-        ),
-        "test_predictions": str(predictions_path),
-        "test_frames": int(len(test)),
-    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import fleet, ingest, labeling, labeling_progress, release, training
+from assets import evaluation, fleet, ingest, labeling, labeling_progress, release, training
 from assets.jobs import (
     drift_job,
     ingest_job,
@@ -25,7 +25,7 @@ from sensors.annotations import annotation_sensor
 from sensors.drift import drift_sensor, nightly_drift_schedule, tuf_refresh_schedule
 from sensors.landing import landing_sensor
 
-ASSET_MODULES = (ingest, labeling, labeling_progress, training, release, fleet)
+ASSET_MODULES = (ingest, labeling, labeling_progress, training, evaluation, release, fleet)
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(ASSET_MODULES),

@@ -31,7 +31,8 @@ class DemoOptions:
     Attributes:
         data_dir: The shipped data (clips, stills, labels).
         every_n: Sampling step; 4 matches the shipped labels (every 4th frame).
-        epochs: Training epochs of the detector.
+        epochs: Training epochs of the detector (the other settings are the model room's
+            measured CPU settings, ``DEMO_TRAIN_CONFIG``: docs/model.md).
         imgsz: Training, export and device input size.
         folds: K of the cross-training behind the label-error search.
         fold_epochs: Epochs of each fold model.
@@ -41,10 +42,10 @@ class DemoOptions:
 
     data_dir: Path = REPO_DATA
     every_n: int = 4
-    epochs: int = 30
-    imgsz: int = 480
+    epochs: int = 20
+    imgsz: int = 416
     folds: int = 2
-    fold_epochs: int = 10
+    fold_epochs: int = 12
     fold_imgsz: int = 320
     edge_every_n: int = 1
 
@@ -57,6 +58,7 @@ class DemoSummary:
     new_sources: int = 0
     evaluation: dict[str, Any] = field(default_factory=dict)
     parity: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, tuple[bool, str]] = field(default_factory=dict)
     release: dict[str, Any] = field(default_factory=dict)
     drift: dict[str, Any] = field(default_factory=dict)
     drift_sensor: str = ""

@@ -23,6 +23,27 @@ def ap_table_text(evaluation: dict) -> str:
     return frame.to_string(float_format=lambda value: f"{value:.3f}", na_rep="n/a")
 
 
+def checks_text(checks: dict[str, tuple[bool, str]]) -> list[str]:
+    """One line per asset check: passed or failed, and why."""
+    return [
+        f"  {name}: {'passed' if passed else 'FAILED'} - {why[:150]}"
+        for name, (passed, why) in sorted(checks.items())
+    ] or ["  (none ran)"]
+
+
+def error_analysis_text(evaluation: dict, rows: int = 8) -> str:
+    """The top rows of the error-analysis table."""
+    table = pd.DataFrame(evaluation.get("error_analysis") or [])
+    if table.empty:
+        return "  (no slices)"
+    columns = [
+        c
+        for c in ("slice", "value", "score", "human_level", "gap", "share", "priority")
+        if c in table
+    ]
+    return table[columns].head(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}")
+
+
 def render_summary(summary: DemoSummary, home: Path) -> str:
     """Return the text the demo ends with.
 
@@ -46,6 +67,15 @@ def render_summary(summary: DemoSummary, home: Path) -> str:
         ),
         "",
         f"ONNX parity (onnxruntime vs PyTorch): {parity or 'not evaluated'}",
+        "",
+        "Checks of the training run:",
+        *checks_text(summary.checks),
+        "",
+        "Class-score thresholds shipped in the release (best F1 on the test set):",
+        f"  {release.get('thresholds')}",
+        "",
+        "Error analysis (priority = gap to human level x share of the data, largest first):",
+        error_analysis_text(evaluation),
         "Release {} on channel '{}' ({})".format(
             release.get("version"),
             release.get("channel"),

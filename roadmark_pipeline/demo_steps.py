@@ -190,8 +190,7 @@ def pull_annotations(context: DemoContext, options: DemoOptions, summary: DemoSu
             "label_issues": {
                 "config": {
                     "folds": options.folds,
-                    "epochs": options.fold_epochs,
-                    "imgsz": options.fold_imgsz,
+                    "training": {"epochs": options.fold_epochs, "imgsz": options.fold_imgsz},
                 }
             }
         }
@@ -202,20 +201,30 @@ def pull_annotations(context: DemoContext, options: DemoOptions, summary: DemoSu
         summary.runs["pull_annotations"] = runs[0]
 
 
+def demo_training(options: DemoOptions) -> dict[str, Any]:
+    """The detector's run config: the model room's measured CPU settings, epochs and size ours."""
+    from dataclasses import asdict
+
+    from assets.settings import TrainSettings
+    from roadmark_pipeline.model.workflow import DEMO_TRAIN_CONFIG
+
+    settings = {name: asdict(DEMO_TRAIN_CONFIG)[name] for name in TrainSettings.model_fields}
+    return settings | {"epochs": options.epochs, "imgsz": options.imgsz}
+
+
 def retrain_and_release(context: DemoContext, options: DemoOptions, summary: DemoSummary) -> None:
     """Split, train, evaluate, export (parity-checked) and publish the release."""
-    config = {
-        "ops": {"trained_detector": {"config": {"epochs": options.epochs, "imgsz": options.imgsz}}}
-    }
+    config = {"ops": {"trained_detector": {"config": demo_training(options)}}}
     run = context.run("retrain_release_job", run_config=config)
     summary.runs["retrain_release"] = run.run_id
 
     summary.evaluation = context.latest("detector_evaluation")
     summary.release = context.latest("ota_release")
-    for evaluation in run.get_asset_check_evaluations():
-        if evaluation.check_name == "onnx_matches_pytorch":
-            summary.parity = {"passed": evaluation.passed} | {
-                key: value.value for key, value in evaluation.metadata.items()
+    for check in run.get_asset_check_evaluations():
+        summary.checks[check.check_name] = (bool(check.passed), check.description or "")
+        if check.check_name == "onnx_matches_pytorch":
+            summary.parity = {"passed": check.passed} | {
+                key: value.value for key, value in check.metadata.items()
             }
 
 

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import jetson_runtime
 from jetson_runtime.bundle import RuntimeConfig
@@ -36,8 +35,7 @@ class ReleaseRequest:
     Attributes:
         onnx_path: The exported model.
         imgsz: Its fixed input size.
-        per_class: The evaluation's per-class records (class name and tuned threshold).
-        default_threshold: Threshold of classes the evaluation could not tune.
+        thresholds: One class-score threshold per taxonomy class (tuned by the evaluation).
         probe_images: Frames the device runs as its health check.
         lineage: Dataset version, model id, run id and the like.
         channel: The TUF channel to publish to.
@@ -45,25 +43,10 @@ class ReleaseRequest:
 
     onnx_path: str
     imgsz: int
-    per_class: Sequence[dict[str, Any]]
-    default_threshold: float
+    thresholds: Sequence[float]
     probe_images: Sequence[str]
     lineage: dict[str, str] = field(default_factory=dict)
     channel: str = "stable"
-
-
-def class_thresholds(per_class: Sequence[dict[str, Any]], default: float) -> tuple[float, ...]:
-    """Return one class-score threshold per taxonomy class.
-
-    A class takes its tuned threshold (best F1 on the test set) when the evaluation had ground
-    truth for it, else ``default``.
-    """
-    tuned = {}
-    for row in per_class:
-        value = row.get("best_f1_threshold")
-        if value is not None and value == value and row.get("n_gt", 0):
-            tuned[row["class_name"]] = float(value)
-    return tuple(tuned.get(name, default) for name in class_names())
 
 
 def runtime_source_hash() -> str:
@@ -88,7 +71,12 @@ def publish_release(request: ReleaseRequest, releases_root: Path, tuf_root: Path
         The release record: version, folder, channels, TUF repository, trusted root, and
         ``new`` (False when the same content was already released).
     """
-    thresholds = class_thresholds(request.per_class, request.default_threshold)
+    thresholds = tuple(float(value) for value in request.thresholds)
+    if len(thresholds) != len(class_names()):
+        raise ValueError(
+            f"{len(thresholds)} thresholds for {len(class_names())} classes; pass one per class "
+            "in taxonomy order"
+        )
     identity = {
         "onnx": sha256_file(request.onnx_path),
         "thresholds": thresholds,
