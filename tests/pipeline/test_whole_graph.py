@@ -106,13 +106,17 @@ def test_whole_graph_twice_on_trimmed_real_clips(demo_env):
     ]
     assert 0.0 <= first.evaluation["map50"] <= 1.0
     assert first.parity["passed"] is True
+    # The sanity check ran before training, the gate before release: all blocking, all passed.
+    assert {name: passed for name, (passed, _) in first.checks.items()} == {
+        "training_setup_can_overfit": True,
+        "no_worse_than_production": True,
+        "onnx_matches_pytorch": True,
+    }
     assert first.release["new"] is True and first.release["channel"] == "stable"
     assert first.drift["status"] in {"drift", "no_drift", "insufficient_data"}
     assert first.drift["n_current"] > 0  # the device's telemetry reached the fleet table
 
     # The labels went through Label Studio and came back: a round trip, not a shortcut.
-    annotations = dg.DagsterInstance.get()
-    del annotations
     from roadmark_pipeline.definitions import defs
 
     boxes = defs.load_asset_value("annotations", instance=instance)
@@ -132,3 +136,11 @@ def test_whole_graph_twice_on_trimmed_real_clips(demo_env):
     assert second.release["version"] == first.release["version"]
     assert len(defs.load_asset_value("annotations", instance=instance)) == expected_boxes
     assert len(defs.load_asset_value("labeling_tasks", instance=instance)) == len(tasks)
+
+    # The stable release made its model production, once; the second run moved nothing.
+    from roadmark_pipeline.model.registry import ModelRegistry
+
+    registry = ModelRegistry(demo_env / "home" / "lake" / "registry")
+    assert registry.production().model_id == first.evaluation["model_id"]
+    assert [entry.action for entry in registry.history()] == ["promote"]
+    assert "already in production" in second.checks["no_worse_than_production"][1]
