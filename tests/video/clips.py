@@ -74,6 +74,23 @@ def marker_corner(bgr: np.ndarray) -> str:
     return "none"
 
 
+def run_ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly (errors only), overwriting its output; a failure fails the test."""
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def remux(source: Path, target: Path, *options: str) -> Path:
+    """Copy ``source``'s streams unchanged into ``target``, adding output ``options`` (tags)."""
+    run_ffmpeg("-i", str(source), "-c", "copy", *options, str(target))
+    return target
+
+
+def make_audio_only(path: Path) -> Path:
+    """A one-second AAC file with no video stream, named however the test likes."""
+    run_ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(path))
+    return path
+
+
 def encode(
     frames: Sequence[np.ndarray],
     path: Path,
@@ -132,23 +149,7 @@ def make_clip(
     if not rotation_cw:
         return encode(stored, path, fps, extra=extra)
     plain = encode(stored, path.with_name(f"plain_{path.name}"), fps, extra=extra)
-    subprocess.run(
-        [
-            FFMPEG,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(plain),
-            "-c",
-            "copy",
-            "-metadata:s:v:0",
-            f"rotate={(360 - rotation_cw) % 360}",
-            str(path),
-        ],
-        check=True,
-    )
+    remux(plain, path, "-metadata:s:v:0", f"rotate={(360 - rotation_cw) % 360}")
     plain.unlink()
     return path
 

@@ -11,7 +11,8 @@ import cv2
 import pandas as pd
 import pytest
 
-from tests.video.clips import make_clip, marker_corner, read_index
+from roadmark_pipeline.video.sampling import MANIFEST_COLUMNS
+from tests.video.clips import make_audio_only, make_clip, marker_corner, read_index
 
 
 def _roadmark(*args: str) -> subprocess.CompletedProcess[str]:
@@ -50,17 +51,7 @@ def test_sample_writes_frames_and_manifest(cases_dir: Path, tmp_path: Path) -> N
 
     assert done.returncode == 0, done.stderr
     manifest = pd.read_parquet(out / "manifest.parquet")
-    for column in (
-        "frame_index",
-        "timestamp_ms",
-        "path",
-        "width",
-        "height",
-        "brightness",
-        "contrast",
-        "blur",
-    ):
-        assert column in manifest.columns
+    assert tuple(manifest.columns) == MANIFEST_COLUMNS
     assert manifest["frame_index"].tolist() == [0, 25, 50, 75]
     assert manifest["timestamp_ms"].tolist() == [round(i * 1000 / 18) for i in (0, 25, 50, 75)]
     for row in manifest.itertuples():
@@ -129,20 +120,5 @@ def _bad_file(tmp_path: Path, kind: str) -> Path:
     elif kind == "text":
         path.write_text("plain text, named like a video\n")
     elif kind == "audio":
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=duration=1",
-                "-c:a",
-                "aac",
-                str(path),
-            ],
-            check=True,
-        )
+        make_audio_only(path)
     return path

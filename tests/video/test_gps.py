@@ -6,7 +6,6 @@ known exactly and linear interpolation must hit it.
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from roadmark_pipeline.video.errors import SidecarError
 from roadmark_pipeline.video.gps import load_track
 from roadmark_pipeline.video.nmea import parse_nmea
 from roadmark_pipeline.video.sampling import SamplingPolicy, sample_source
-from tests.video.clips import make_clip
+from tests.video.clips import make_clip, remux
 
 START = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 
@@ -31,10 +30,7 @@ def _drive(tmp_path: Path, creation_time: datetime | None = START) -> Path:
     plain = make_clip(tmp_path / "plain.mp4", count=50, fps=10)  # 5 s of driving
     clip = tmp_path / "drive.mp4"
     tags = ["-metadata", f"creation_time={creation_time.isoformat()}"] if creation_time else []
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(plain), "-c", "copy", *tags, str(clip)],
-        check=True,
-    )
+    remux(plain, clip, *tags)
     plain.unlink()
     return clip
 

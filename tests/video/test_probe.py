@@ -7,7 +7,6 @@ real clips, and files of the same kinds made here with ffmpeg.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import cv2
@@ -22,7 +21,15 @@ from roadmark_pipeline.video.probe import (
     frame_timestamps,
     probe_source,
 )
-from tests.video.clips import exif_still, make_clip, make_vfr_clip, vfr_times
+from tests.video.clips import (
+    exif_still,
+    make_audio_only,
+    make_clip,
+    make_vfr_clip,
+    remux,
+    run_ffmpeg,
+    vfr_times,
+)
 
 # From /work/shared/data/README.md: (file, header frames, decodable frames, width, height, sha256)
 REAL_CLIPS = [
@@ -83,10 +90,7 @@ def test_rotation_matches_ffmpeg_autorotation(tmp_path: Path, rotation: int) -> 
     clip = make_clip(tmp_path / f"rot{rotation}.mp4", count=6, rotation_cw=rotation)
     # ffmpeg's own player logic turns the first frame upright: the oracle for width and height.
     reference = tmp_path / "ffmpeg_first.png"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-frames:v", "1", str(reference)],
-        check=True,
-    )
+    run_ffmpeg("-i", str(clip), "-frames:v", "1", str(reference))
     ref_height, ref_width = cv2.imread(str(reference)).shape[:2]
 
     info = probe_source(clip)
@@ -151,23 +155,7 @@ def _unreadable_inputs(tmp_path: Path) -> dict[str, Path]:
     text.write_text("this is a text file, not a video\n")
     noise = tmp_path / "noise.mp4"
     noise.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    audio = tmp_path / "audio_only.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=1",
-            "-c:a",
-            "aac",
-            str(audio),
-        ],
-        check=True,
-    )
+    audio = make_audio_only(tmp_path / "audio_only.mp4")
     fake_still = tmp_path / "photo.jpg"
     fake_still.write_text("not an image")
     no_index = make_clip(tmp_path / "no_faststart.mp4", count=60, noise=20)
@@ -228,27 +216,8 @@ def test_still_image_is_turned_upright_by_exif(
 
 def test_camera_comes_from_container_tags(tmp_path: Path) -> None:
     plain = make_clip(tmp_path / "plain.mp4", count=3)
-    tagged = tmp_path / "tagged.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            str(plain),
-            "-c",
-            "copy",
-            "-movflags",
-            "use_metadata_tags",
-            "-metadata",
-            "make=AcmeCam",
-            "-metadata",
-            "model=DC-200",
-            str(tagged),
-        ],
-        check=True,
-    )
+    tags = ("-metadata", "make=AcmeCam", "-metadata", "model=DC-200")
+    tagged = remux(plain, tmp_path / "tagged.mp4", "-movflags", "use_metadata_tags", *tags)
 
     info = probe_source(tagged)
 
