@@ -8,41 +8,35 @@ import pandas as pd
 from assets.partitions import daily_partitions
 from assets.resources import LakeResource
 from roadmark_pipeline import lake as lake_io
-from roadmark_pipeline.model.offline import configure_ultralytics
-from roadmark_pipeline.model.predict import predict_frames
 from roadmark_pipeline.monitoring.drift import DriftConfig, reference_from_training
 from roadmark_pipeline.monitoring.drift import drift_report as run_drift_report
 from roadmark_pipeline.monitoring.fleet import collect_inbox, slice_summary
+from roadmark_pipeline.release_flow import release_predictions
 from roadmark_pipeline.settings import roadmark_home
 from roadmark_pipeline.taxonomy import class_names
 
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="monitoring", kinds={"parquet"})
 def drift_reference(
-    context: dg.AssetExecutionContext,
-    dataset_version: dict,
-    trained_detector: dict,
-    ota_release: dict,
+    context: dg.AssetExecutionContext, dataset_version: dict, ota_release: dict
 ) -> pd.DataFrame:
-    """Reference fleet metrics: the dataset frames' inputs and the released model's outputs.
+    """Reference fleet metrics: the dataset frames' inputs and the release's outputs on them.
 
-    Outputs are the released detector's boxes on the same frames at the release's per-class
-    thresholds, in telemetry column names, so a day of fleet telemetry compares directly.
+    Outputs come from the release run exactly as a device runs it (its ONNX model, per-class
+    thresholds and NMS), in telemetry column names, so a day of fleet telemetry compares
+    directly.
     """
     frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
-    thresholds = {name: float(value) for name, value in ota_release["thresholds"].items()}
-
-    configure_ultralytics(roadmark_home() / "ultralytics")
-    predictions = predict_frames(
-        Path(trained_detector["weights"]),
-        frames,
-        imgsz=int(trained_detector["settings"]["imgsz"]),
-        conf=min(thresholds.values()),
+    predictions = release_predictions(
+        Path(ota_release["release_dir"]), frames, roadmark_home() / "runtime-cache"
     )
-    reference = reference_from_training(frames, predictions, class_names(), thresholds=thresholds)
+    # The release's thresholds are already applied: keep every detection it returned.
+    reference = reference_from_training(frames, predictions, class_names(), thresholds=0.0)
 
     context.log.info(f"reference of {len(reference)} frames for release {ota_release['version']}")
-    context.add_output_metadata({"rows": len(reference), "release": ota_release["version"]})
+    context.add_output_metadata(
+        {"rows": len(reference), "release": ota_release["version"], "detections": len(predictions)}
+    )
     return reference
 
 

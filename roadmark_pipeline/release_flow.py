@@ -13,9 +13,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import cv2
+import pandas as pd
 
 import jetson_runtime
-from jetson_runtime.bundle import RuntimeConfig
+from jetson_runtime.bundle import RuntimeConfig, load_bundle
+from jetson_runtime.detector import Detector
 from roadmark_pipeline import lake
 from roadmark_pipeline.ids import sha256_file
 from roadmark_pipeline.release.bundle import build_release
@@ -134,3 +139,49 @@ def _build(
         "thresholds": dict(zip(class_names(), thresholds, strict=True)),
         "channels": [],
     }
+
+
+def release_predictions(release_dir: Path, frames: pd.DataFrame, cache_root: Path) -> pd.DataFrame:
+    """Run a release exactly as a device would (its ONNX model, thresholds and NMS) on frames.
+
+    The drift reference's outputs come from here, so a device running the same release on the
+    same road shows no output drift.
+
+    Args:
+        release_dir: A built release folder (verified on load).
+        frames: ``frame_id`` and ``path`` of the frames to run.
+        cache_root: Where the runtime may keep provider caches.
+
+    Returns:
+        A boxes table (``frame_id, class_id, class_name, x1, y1, x2, y2, score``).
+    """
+    bundle = load_bundle(release_dir)
+    detector = Detector.open(bundle, cache_root)
+    names = bundle.config.class_names
+    rows: list[dict[str, Any]] = []
+    for frame in frames.itertuples(index=False):
+        image = cv2.imread(str(frame.path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(f"{frame.path}: frame image missing; re-run sampled_frames")
+        found, _ = detector(image)
+        for xyxy, score, class_id in zip(found.xyxy, found.scores, found.class_ids, strict=True):
+            rows.append(
+                {
+                    "frame_id": frame.frame_id,
+                    "class_id": int(class_id),
+                    "class_name": names[int(class_id)],
+                    "x1": float(xyxy[0]),
+                    "y1": float(xyxy[1]),
+                    "x2": float(xyxy[2]),
+                    "y2": float(xyxy[3]),
+                    "score": float(score),
+                }
+            )
+    LOG.info(
+        "release %s: %d detections on %d frames",
+        bundle.config.model_version,
+        len(rows),
+        len(frames),
+    )
+    columns = ["frame_id", "class_id", "class_name", "x1", "y1", "x2", "y2", "score"]
+    return pd.DataFrame(rows, columns=columns)
