@@ -8,6 +8,7 @@ that made the drift (a dark new camera, say) are in the sample even when they ar
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,34 @@ def brightness_bucket(brightness: pd.Series) -> pd.Series:
     return buckets.astype(object).where(buckets.notna(), UNKNOWN).astype(str)
 
 
-def drifted_frames(table: pd.DataFrame, result: DriftResult) -> pd.DataFrame:
+@dataclass(frozen=True)
+class DriftVerdict:
+    """The parts of a drift verdict a relabel sample needs (from a ``DriftResult`` or its record).
+
+    Attributes:
+        status: ``drift``, ``no_drift`` or ``insufficient_data``.
+        segment_column: The column the report was segmented by (e.g. ``camera_model``).
+        drifted_segments: The segment values that drifted.
+    """
+
+    status: str
+    segment_column: str | None
+    drifted_segments: tuple[str, ...]
+
+    @classmethod
+    def of(cls, result: DriftResult) -> DriftVerdict:
+        """Take the verdict of a full drift result."""
+        return cls(result.status, result.segment_column, tuple(result.drifted_segments))
+
+    @classmethod
+    def from_metadata(cls, record: dict[str, object], segment_column: str) -> DriftVerdict:
+        """Read the verdict back from ``DriftResult.to_metadata()`` values (a stored record)."""
+        segments = str(record.get("segments_drifted") or "")
+        names = tuple(name.strip() for name in segments.split(",") if name.strip())
+        return cls(str(record.get("status", "")), segment_column, names)
+
+
+def drifted_frames(table: pd.DataFrame, result: DriftResult | DriftVerdict) -> pd.DataFrame:
     """Return the rows the drift is about: rows of drifted segments, else all rows on drift."""
     column = result.segment_column
     if result.drifted_segments and column and column in table.columns:
@@ -74,7 +102,7 @@ def allocate(sizes: pd.Series, n: int) -> pd.Series:
 
 
 def select_relabel_sample(
-    table: pd.DataFrame, result: DriftResult, n: int, seed: int = 0
+    table: pd.DataFrame, result: DriftResult | DriftVerdict, n: int, seed: int = 0
 ) -> pd.DataFrame:
     """Draw a sample of drifted frames stratified by camera model and brightness bucket.
 

@@ -10,6 +10,7 @@ import pytest
 
 from roadmark_pipeline.monitoring.drift import drift_report
 from roadmark_pipeline.monitoring.relabel import (
+    DriftVerdict,
     RelabelSampleError,
     allocate,
     brightness_bucket,
@@ -111,3 +112,13 @@ def test_brightness_buckets_edges() -> None:
         "glare",
         "unknown",
     ]
+
+
+def test_a_stored_verdict_draws_the_same_sample_as_the_full_result(day) -> None:
+    # The relabel asset only has the drift report's stored metadata, not the DriftResult.
+    table, result = day
+    stored = DriftVerdict.from_metadata(result.to_metadata(), segment_column="camera_model")
+    assert stored == DriftVerdict.of(result)
+    from_record = select_relabel_sample(table, stored, n=15, seed=4)
+    from_result = select_relabel_sample(table, result, n=15, seed=4)
+    assert from_record["row_id"].tolist() == from_result["row_id"].tolist()
