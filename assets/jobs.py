@@ -26,7 +26,7 @@ RETRAIN_RELEASE = dg.AssetSelection.assets(
     "ota_release",
     "drift_reference",
 )
-MONITORING = dg.AssetSelection.assets("fleet_telemetry", "drift_report")
+MONITORING = dg.AssetSelection.assets("fleet_telemetry", "drift_report", "fleet_dashboard")
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
@@ -57,4 +57,9 @@ drift_job = dg.define_asset_job(
     "drift_job",
     selection=MONITORING,
     description="Collect one day of fleet telemetry and check it for drift.",
+)
+relabel_job = dg.define_asset_job(
+    "relabel_job",
+    selection=dg.AssetSelection.assets("relabel_queue"),
+    description="Queue a stratified sample of a drifted day's frames for labeling.",
 )

@@ -17,6 +17,8 @@ from roadmark_pipeline.labeling.convert import parse_export
 from roadmark_pipeline.labeling.review import send_for_review
 from roadmark_pipeline.model.label_quality import cross_val_predictions, find_label_issues
 from roadmark_pipeline.model.offline import configure_ultralytics
+from roadmark_pipeline.model.registry import ModelRegistry
+from roadmark_pipeline.model_flow import production_predictions
 from roadmark_pipeline.settings import roadmark_home
 from roadmark_pipeline.taxonomy import class_names
 
@@ -33,12 +35,21 @@ def labeling_tasks(
     label_studio: LabelStudioResource,
     sampled_frames: dict[str, pd.DataFrame],
 ) -> pd.DataFrame:
-    """Label Studio tasks, one per usable sampled frame: frame id, task id and project."""
+    """Label Studio tasks, one per usable sampled frame: frame id, task id and project.
+
+    New frames carry the production model's boxes as pre-annotations (with its model version
+    and scores) once a model is in production, so annotators correct rather than draw.
+    """
     frames = concat_partitions(sampled_frames)
     usable = frames[frames["usable"]] if len(frames) else frames
     project = label_studio.project(lake.local_path(), class_names())
 
-    new = project.import_frames(usable)
+    fresh = usable[~usable["frame_id"].isin(project.task_ids_by_frame())]
+    configure_ultralytics(roadmark_home() / "ultralytics")
+    predictions, model_id = production_predictions(
+        ModelRegistry(lake.local_path("registry")), lake.local_path("models"), fresh
+    )
+    new = project.import_frames(fresh, predictions=predictions, model_version=model_id)
     task_ids = project.task_ids_by_frame()
     tasks = pd.DataFrame({"frame_id": list(task_ids), "task_id": list(task_ids.values())})
     tasks["project_id"] = project.id
@@ -52,6 +63,7 @@ def labeling_tasks(
             "new_tasks": new,
             "tasks": len(tasks),
             "unusable_frames_left_out": len(frames) - len(usable),
+            "pre_annotated_by": model_id or "none yet (no production model)",
             "label_studio": dg.MetadataValue.url(f"{project.url}/projects/{project.id}/data"),
         }
     )

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import evaluation, fleet, ingest, labeling, labeling_progress, release, training
+from assets import (
+    evaluation,
+    fleet,
+    fleet_views,
+    ingest,
+    labeling,
+    labeling_progress,
+    release,
+    training,
+)
 from assets.jobs import (
     drift_job,
     ingest_job,
     labeling_job,
     pull_annotations_job,
+    relabel_job,
     retrain_release_job,
     send_to_labeling_job,
 )
@@ -25,7 +35,16 @@ from sensors.annotations import annotation_sensor
 from sensors.drift import drift_sensor, nightly_drift_schedule, tuf_refresh_schedule
 from sensors.landing import landing_sensor
 
-ASSET_MODULES = (ingest, labeling, labeling_progress, training, evaluation, release, fleet)
+ASSET_MODULES = (
+    ingest,
+    labeling,
+    labeling_progress,
+    training,
+    evaluation,
+    release,
+    fleet,
+    fleet_views,
+)
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(ASSET_MODULES),
@@ -37,6 +56,7 @@ defs = dg.Definitions(
         labeling_job,
         retrain_release_job,
         drift_job,
+        relabel_job,
         tuf_refresh_job,
     ],
     sensors=[landing_sensor, annotation_sensor, drift_sensor],

@@ -168,3 +168,28 @@ def promote_if_new(
     if current is not None and current.model_id == model_id:
         return current, False
     return registry.promote(weights, evaluation, decision, onnx=onnx, model_id=model_id), True
+
+
+def production_predictions(
+    registry: ModelRegistry, models_root: Path, frames: pd.DataFrame, *, conf: float = 0.25
+) -> tuple[pd.DataFrame | None, str | None]:
+    """Predict frames with the production model, as pre-annotations for annotators to correct.
+
+    Args:
+        registry: The model registry.
+        models_root: ``<lake>/models`` (the model's record gives its image size).
+        frames: ``frame_id`` and ``path`` of the frames.
+        conf: Lowest score worth showing an annotator.
+
+    Returns:
+        The boxes table and the model's id, or ``(None, None)`` before the first promotion.
+    """
+    entry = registry.production()
+    if entry is None or frames.empty:
+        return None, None
+    record_path = models_root / entry.model_id / RECORD
+    imgsz = (
+        json.loads(record_path.read_text())["settings"]["imgsz"] if record_path.exists() else 640
+    )
+    predictions = predict_frames(Path(entry.weights), frames, imgsz=int(imgsz), conf=conf)
+    return predictions, entry.model_id

@@ -227,6 +227,7 @@ def store_source(record: SourceRecord, raw_root: Path) -> Path:
 
     name = record.uri.rstrip("/").rsplit("/", 1)[-1]
     target = raw_root / record.partition_key / name
+    _store_sidecars(record.uri, target)
     if target.exists() and sha256_file(target) == record.sha256:
         return target
     source = lake.as_path(record.uri)
@@ -241,6 +242,16 @@ def store_source(record: SourceRecord, raw_root: Path) -> Path:
             f"{record.sha256[:16]}); land the new file again so it becomes a new source"
         )
     return target
+
+
+def _store_sidecars(uri: str, target: Path) -> None:
+    """Copy the source's sidecars (camera JSON, GPS track) next to its stored copy."""
+    stem = uri.rsplit(".", 1)[0]
+    for suffix in (".json", ".gpx", ".nmea", ".csv"):
+        sidecar = lake.as_path(stem + suffix)
+        if sidecar.exists():
+            with sidecar.open("rb") as handle:
+                lake.write_bytes_atomic(target.with_suffix(suffix), handle.read())
 
 
 def quarantine(source: Path | UPath, quarantine_root: Path | UPath, reason: str) -> Path | UPath:

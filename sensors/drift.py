@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from assets.jobs import drift_job, retrain_release_job
+from assets.jobs import drift_job, relabel_job, retrain_release_job
 
 
 def _metadata_text(event: dg.EventLogEntry, key: str) -> str:
@@ -16,7 +16,7 @@ def _metadata_text(event: dg.EventLogEntry, key: str) -> str:
 
 @dg.asset_sensor(
     asset_key=dg.AssetKey("drift_report"),
-    job=retrain_release_job,
+    jobs=[retrain_release_job, relabel_job],
     name="drift_sensor",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -24,7 +24,7 @@ def _metadata_text(event: dg.EventLogEntry, key: str) -> str:
 def drift_sensor(
     context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
 ) -> dg.SensorResult | dg.SkipReason:
-    """A drift report that says "drift" requests one retrain-and-release run per drift event."""
+    """A flagged drift report: once per drift event, relabel its frames and retrain to canary."""
     status = _metadata_text(asset_event, "status")
     event_key = _metadata_text(asset_event, "event_key")
     # "flagged" also covers one camera model drifting inside a fleet that looks fine overall.
@@ -32,14 +32,23 @@ def drift_sensor(
     if not flagged or not event_key:
         return dg.SkipReason(f"latest drift report says {status or 'nothing'}; no retraining")
 
-    context.log.info(f"drift event {event_key}: requesting retrain and release to canary")
+    day = asset_event.dagster_event.partition if asset_event.dagster_event else None
+    context.log.info(f"drift event {event_key}: relabel sample and retrain, release to canary")
+    tags = {"roadmark/trigger": "drift", "roadmark/drift_event": event_key}
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
+                job_name=relabel_job.name,
+                run_key=f"relabel:{event_key}",
+                partition_key=day,
+                tags=tags,
+            ),
+            dg.RunRequest(
+                job_name=retrain_release_job.name,
                 run_key=f"drift:{event_key}",
                 run_config={"ops": {"ota_release": {"config": {"channel": "canary"}}}},
-                tags={"roadmark/trigger": "drift", "roadmark/drift_event": event_key},
-            )
+                tags=tags,
+            ),
         ]
     )
 

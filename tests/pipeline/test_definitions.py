@@ -24,7 +24,9 @@ def test_code_location_loads_with_every_job_sensor_and_schedule():
     for job in JOBS:
         assert defs.resolve_job_def(job) is not None
     assert defs.resolve_sensor_def("landing_sensor").job_name == "ingest_job"
-    assert defs.resolve_sensor_def("drift_sensor").job_name == "retrain_release_job"
+    drift_jobs = {target.job_name for target in defs.resolve_sensor_def("drift_sensor").targets}
+    assert drift_jobs == {"retrain_release_job", "relabel_job"}
+    assert defs.resolve_sensor_def("annotation_sensor").job_name == "pull_annotations_job"
     assert defs.resolve_schedule_def("nightly_drift_schedule").cron_schedule == "0 2 * * *"
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 
 import dagster as dg
 
+from roadmark_pipeline.definitions import defs
 from sensors.drift import drift_sensor, nightly_drift_schedule
 
 
@@ -22,7 +23,7 @@ def report_event(instance: dg.DagsterInstance, status: str, event_key: str, day:
 
 def evaluate(instance: dg.DagsterInstance, cursor: str | None):
     """One tick as the daemon runs it: run requests, skip message and the new cursor."""
-    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
         data = drift_sensor.evaluate_tick(context)
     return data, data.cursor
 
@@ -31,9 +32,15 @@ def test_drift_requests_retrain_once_per_event():
     with dg.instance_for_test() as instance:
         report_event(instance, "drift", "2026-12-03:brightness,contrast:cam-b", "2026-12-03")
         first, cursor = evaluate(instance, None)
-        requests = first.run_requests
-        assert [r.run_key for r in requests] == ["drift:2026-12-03:brightness,contrast:cam-b"]
-        assert requests[0].run_config["ops"]["ota_release"]["config"]["channel"] == "canary"
+        requests = {r.job_name: r for r in first.run_requests}
+        assert {job: r.run_key for job, r in requests.items()} == {
+            "relabel_job": "relabel:2026-12-03:brightness,contrast:cam-b",
+            "retrain_release_job": "drift:2026-12-03:brightness,contrast:cam-b",
+        }
+        # The relabel run is for the drifted day; the retrain releases to canary first.
+        assert requests["relabel_job"].partition_key == "2026-12-03"
+        retrain = requests["retrain_release_job"]
+        assert retrain.run_config["ops"]["ota_release"]["config"]["channel"] == "canary"
 
         # Next tick, nothing new: nothing requested.
         second, cursor = evaluate(instance, cursor)
@@ -66,13 +73,16 @@ def test_one_camera_model_drifting_is_flagged_even_when_the_fleet_is_fine():
         instance.report_runless_asset_event(
             dg.AssetMaterialization(
                 asset_key="drift_report",
-                partition="2026-12-05",
+                partition="2026-12-02",
                 metadata={
                     "status": "no_drift",
                     "flagged": True,
-                    "event_key": "drift-2026-12-05-cam-b",
+                    "event_key": "drift-2026-12-02-cam-b",
                 },
             )
         )
         result, _ = evaluate(instance, None)
-        assert [r.run_key for r in result.run_requests] == ["drift:drift-2026-12-05-cam-b"]
+        assert sorted(r.run_key for r in result.run_requests) == [
+            "drift:drift-2026-12-02-cam-b",
+            "relabel:drift-2026-12-02-cam-b",
+        ]

@@ -104,3 +104,20 @@ def test_quarantine_keeps_file_and_reason(tmp_path):
     assert (tmp_path / "quarantine" / "bad.mp4").read_bytes() == b"not a video"
     assert "no video stream" in (tmp_path / "quarantine" / "bad.mp4.reason.txt").read_text()
     assert bad.exists()
+
+
+def test_store_source_keeps_sidecars_beside_the_copy(tmp_path):
+    from roadmark_pipeline.ids import sha256_file
+
+    landed = tmp_path / "landing" / "drive.mp4"
+    landed.parent.mkdir()
+    landed.write_bytes(b"video bytes")
+    (tmp_path / "landing" / "drive.json").write_text('{"camera_model": "acme-cam-b"}')
+    (tmp_path / "landing" / "drive.gpx").write_text("<gpx/>")
+    record = sources.SourceRecord("11" * 8, sha256_file(landed), str(landed), 11)
+
+    stored = sources.store_source(record, tmp_path / "raw")
+    assert stored.read_bytes() == b"video bytes"
+    assert stored.with_suffix(".json").read_text() == '{"camera_model": "acme-cam-b"}'
+    assert stored.with_suffix(".gpx").exists()
+    assert not stored.with_suffix(".nmea").exists()
