@@ -62,6 +62,33 @@ def write_bytes_atomic(path: UPath | Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def copy_file_atomic(source: Path, target: UPath | Path) -> None:
+    """Copy ``source`` to ``target`` through a temporary sibling and a rename.
+
+    The content is streamed, so a large file is never held in memory whole.
+
+    Args:
+        source: The local file to copy.
+        target: Destination; parent folders are created and a file already there is replaced
+            only once the copy is complete.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not is_local(target):
+        with open(source, "rb") as reader, target.open("wb") as writer:
+            shutil.copyfileobj(reader, writer)
+        return
+    local = Path(target)
+    tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(source, "rb") as reader, open(tmp, "wb") as writer:
+            shutil.copyfileobj(reader, writer)
+            writer.flush()
+            os.fsync(writer.fileno())
+        os.replace(tmp, local)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_text_atomic(path: UPath | Path, text: str) -> None:
     """Write UTF-8 text atomically (see :func:`write_bytes_atomic`)."""
     write_bytes_atomic(path, text.encode("utf-8"))

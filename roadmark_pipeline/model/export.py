@@ -9,8 +9,6 @@ therefore tests what the device will run, not a second implementation of it.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ import numpy.typing as npt
 
 from jetson_runtime.postprocess import Detections, decode_yolo
 from jetson_runtime.preprocess import letterbox
+from roadmark_pipeline.lake import copy_file_atomic
 from roadmark_pipeline.model.metrics import (
     average_precision,
     box_iou,
@@ -105,16 +104,6 @@ class ParityReport:
         return values
 
 
-def _copy_atomic(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        shutil.copyfile(source, staged)
-        os.replace(staged, target)
-    finally:
-        staged.unlink(missing_ok=True)
-
-
 def export_onnx(weights: Path, out_path: Path, *, imgsz: int = 640, opset: int = 18) -> Path:
     """Export a detector to ONNX with a fixed input size and copy it atomically to ``out_path``.
 
@@ -146,7 +135,7 @@ def export_onnx(weights: Path, out_path: Path, *, imgsz: int = 640, opset: int =
     if not produced or not Path(produced).is_file():
         raise ExportError(f"{weights}: ultralytics export wrote no ONNX file")
     out_path = Path(out_path)
-    _copy_atomic(Path(produced), out_path)
+    copy_file_atomic(Path(produced), out_path)
     LOG.info("exported %s -> %s (imgsz %d, opset %d)", weights, out_path, imgsz, opset)
     return out_path
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -25,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from roadmark_pipeline.ids import sha256_file
-from roadmark_pipeline.lake import write_json_atomic
+from roadmark_pipeline.lake import copy_file_atomic, write_json_atomic
 from roadmark_pipeline.model.evaluation import Evaluation
 from roadmark_pipeline.model.gate import GateDecision
 
@@ -122,9 +120,9 @@ class ModelRegistry:
         folder = self.root / "models" / model_id
         if not (folder / "evaluation.json").is_file():
             folder.mkdir(parents=True, exist_ok=True)
-            _copy_atomic(weights, folder / "best.pt")
+            copy_file_atomic(weights, folder / "best.pt")
             if onnx is not None:
-                _copy_atomic(onnx, folder / "model.onnx")
+                copy_file_atomic(onnx, folder / "model.onnx")
             write_json_atomic(folder / "evaluation.json", evaluation.to_dict())
         onnx_copy = folder / "model.onnx"
         return folder / "best.pt", onnx_copy if onnx_copy.is_file() else None
@@ -220,12 +218,3 @@ class ModelRegistry:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        shutil.copyfile(source, staged)
-        os.replace(staged, target)
-    finally:
-        staged.unlink(missing_ok=True)

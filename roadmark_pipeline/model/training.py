@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,17 +191,6 @@ def _train_arguments(config: TrainConfig, data_yaml: Path, project: Path, device
     return arguments
 
 
-def _copy_atomic(source: Path, target: Path) -> None:
-    """Copy a file to ``target`` through a temporary sibling and a rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        shutil.copyfile(source, staged)
-        os.replace(staged, target)
-    finally:
-        staged.unlink(missing_ok=True)
-
-
 def _summarise_metrics(metrics: Any) -> dict[str, float]:
     """Map ultralytics' DetMetrics (or its dict) to short names."""
     values = getattr(metrics, "results_dict", metrics) or {}
@@ -231,7 +218,7 @@ def train_detector(data_yaml: Path, config: TrainConfig, out_dir: Path) -> Train
     Raises:
         TrainingError: When ``data_yaml`` is missing or training saved no weights.
     """
-    from roadmark_pipeline.lake import write_json_atomic
+    from roadmark_pipeline.lake import copy_file_atomic, write_json_atomic
     from roadmark_pipeline.model.offline import ensure_offline
 
     data_yaml = Path(data_yaml)
@@ -263,7 +250,7 @@ def train_detector(data_yaml: Path, config: TrainConfig, out_dir: Path) -> Train
     if not produced.is_file():
         raise TrainingError(f"training in {out_dir} saved no weights; read {out_dir / RUN_NAME}")
     weights = out_dir / BEST_NAME
-    _copy_atomic(produced, weights)
+    copy_file_atomic(produced, weights)
 
     result = TrainResult(
         weights=weights,
