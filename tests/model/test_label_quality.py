@@ -4,6 +4,8 @@ inputs rejected by us with a clear error, and issue types from cleanlab's sub-sc
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +151,25 @@ def test_clean_frames_without_any_box_do_not_crash():
         frames, pd.DataFrame(columns=columns), pd.DataFrame(columns=[*columns, "score"]), ["x", "y"]
     )
     assert issues["quality_score"].tolist() == [1.0, 1.0]
+
+
+FORKS: list[int] = []
+os.register_at_fork(before=lambda: FORKS.append(os.getpid()))
+
+
+def test_label_issues_are_found_in_this_process_without_forking():
+    # A pool forked inside a Dagster run inherits the run's signal handlers: tearing it down
+    # printed DagsterExecutionInterruptedError tracebacks from the workers.
+    from cleanlab.object_detection import filter as cl_filter
+
+    frames, truth, preds = frame_set("overlooked")
+    forks_before = len(FORKS)
+
+    issues = find_label_issues(frames, truth, preds, ["car", "truck"])
+
+    assert len(FORKS) == forks_before
+    assert issues["is_issue"].sum() == 1
+    assert cl_filter.Pool == multiprocessing.Pool  # cleanlab is left as it was
 
 
 @pytest.mark.parametrize(
