@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from jetson_runtime.bundle import RuntimeConfig
+from roadmark_pipeline.localserve import StaticServer
 from roadmark_pipeline.release.bundle import build_release
 from roadmark_pipeline.release.tuf_repo import TufRepository
 from roadmark_pipeline.release.wheel import build_runtime_wheel
@@ -26,47 +25,6 @@ from .tiny_model import build_tiny_detector
 
 ROOT = Path(__file__).resolve().parents[2]
 THRESHOLDS = (0.4, 0.3, 0.3, 0.3, 0.3, 0.3)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class StaticServer:
-    """``python -m http.server`` on 127.0.0.1 serving a folder; stopped by its PID."""
-
-    folder: Path
-    process: subprocess.Popen | None = None
-    port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> StaticServer:
-        self.port = free_port()
-        command = [sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1"]
-        self.process = subprocess.Popen(
-            [*command, "--directory", str(self.folder)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"static server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, 15)
-            self.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
