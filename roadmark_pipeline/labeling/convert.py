@@ -1,6 +1,7 @@
 """Label Studio JSON export -> our tables (boxes in upright pixels, task status, annotations).
 
-Every known trap is handled here, once: percent vs pixels (each result's ``original_width`` and
+Every known trap is handled once, here and in :mod:`roadmark_pipeline.labeling.regions` (the
+regions of one annotation): percent vs pixels (each result's ``original_width`` and
 ``original_height``), negative width/height, rotated rectangles (the axis-aligned pixel box around
 them), EXIF-rotated images (boxes drawn on the sideways pixels are turned upright), class ids
 from the labeling config's order (never the export's), boxes past the image edge (clipped),
@@ -15,18 +16,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from roadmark_pipeline.ids import frame_id as make_frame_id
-from roadmark_pipeline.labeling.config import BORDERLINE_CHOICE, BORDERLINE_NAME
-from roadmark_pipeline.labeling.geometry import (
-    TRANSPOSING_ORIENTATIONS,
-    PixelBox,
-    iou_matrix,
-    rectangle_to_pixels,
-    stored_to_upright,
-)
+from roadmark_pipeline.labeling.regions import RegionContext, annotation_boxes
 
 LOG = logging.getLogger(__name__)
 
@@ -62,7 +55,6 @@ ANNOTATION_COLUMNS = [
 ISSUE_COLUMNS = ["task_id", "annotation_id", "region_id", "kind", "detail"]
 TASK_STATUSES = ("labelled", "reviewed_empty", "unannotated", "cancelled")
 DEFAULT_DEDUPE_IOU = 0.9
-_BOX_TYPES = {"rectanglelabels": "rectanglelabels", "labels": "labels"}
 
 
 @dataclass
@@ -84,18 +76,6 @@ class ExportTables:
         default_factory=lambda: pd.DataFrame(columns=ANNOTATION_COLUMNS)
     )
     issues: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ISSUE_COLUMNS))
-
-
-@dataclass
-class _Context:
-    """What one task's conversion needs to know and where it records its findings."""
-
-    class_names: list[str]
-    dedupe_iou: float
-    issues: list[dict[str, Any]]
-    task_id: int = 0
-    frame_id: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_export(
@@ -126,7 +106,7 @@ def parse_export(
             "export must be a list of task objects (Label Studio JSON export, not JSON-MIN/CSV)"
         )
 
-    context = _Context(class_names=list(class_names), dedupe_iou=dedupe_iou, issues=[])
+    context = RegionContext(class_names=list(class_names), dedupe_iou=dedupe_iou, issues=[])
     boxes: list[dict[str, Any]] = []
     tasks: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
@@ -196,14 +176,14 @@ def annotator_name(completed_by: Any) -> str:
 
 
 def _parse_task(
-    task: dict[str, Any], context: _Context
+    task: dict[str, Any], context: RegionContext
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Convert the annotations of one task into box rows and annotation rows."""
     boxes: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for annotation in task.get("annotations") or []:
         cancelled = bool(annotation.get("was_cancelled"))
-        rows = [] if cancelled else _annotation_boxes(annotation, context)
+        rows = [] if cancelled else annotation_boxes(annotation, context)
         meta = {
             "task_id": context.task_id,
             "annotation_id": int(annotation.get("id") or 0),
@@ -224,147 +204,7 @@ def _parse_task(
     return boxes, annotations
 
 
-def _annotation_boxes(annotation: dict[str, Any], context: _Context) -> list[dict[str, Any]]:
-    """Box rows of one annotation: converted, borderline attached, duplicates dropped."""
-    results = annotation.get("result") or []
-    borderline_ids = {
-        result.get("id")
-        for result in results
-        if result.get("type") == "choices"
-        and result.get("from_name") == BORDERLINE_NAME
-        and BORDERLINE_CHOICE in ((result.get("value") or {}).get("choices") or [])
-    }
-    annotation_id = int(annotation.get("id") or 0)
-
-    rows: list[dict[str, Any]] = []
-    for result in results:
-        if result.get("type") not in _BOX_TYPES:
-            continue
-        row = _result_box(result, annotation_id, context)
-        if row is not None:
-            row["borderline"] = result.get("id") in borderline_ids
-            rows.append(row)
-    return _drop_duplicates(rows, annotation_id, context)
-
-
-def _result_box(
-    result: dict[str, Any], annotation_id: int, context: _Context
-) -> dict[str, Any] | None:
-    """One region -> a box row in upright pixels, or None (recorded as an issue)."""
-    value = result.get("value") or {}
-    region = result.get("id")
-
-    def note(kind: str, detail: str) -> None:
-        context.issues.append(
-            {
-                "task_id": context.task_id,
-                "annotation_id": annotation_id,
-                "region_id": region,
-                "kind": kind,
-                "detail": detail,
-            }
-        )
-
-    labels = value.get(_BOX_TYPES[result["type"]]) or []
-    if not labels or not all(key in value for key in ("x", "y", "width", "height")):
-        note("malformed", "region without a label or without x/y/width/height")
-        return None
-    if len(labels) > 1:
-        note("multi_label", f"{labels}: kept the first")
-    if labels[0] not in context.class_names:
-        note("unknown_label", f"{labels[0]!r} is not in the labeling config")
-        return None
-
-    size = _result_size(result, context, note)
-    if size is None:
-        return None
-    if result.get("image_rotation") not in (None, 0, 0.0):
-        # TODO(check the coordinate frame of boxes drawn on an image turned with the editor's
-        # rotate control, when a real export with image_rotation != 0 is at hand)
-        note("editor_rotation", f"image_rotation={result['image_rotation']}: box kept as stored")
-    box, upright_wh = _upright_box(value, size, context, note)
-    if box.area <= 0:
-        note("outside_image", "the box has no area inside the image")
-        return None
-    return {
-        "class_id": context.class_names.index(labels[0]),
-        "class_name": labels[0],
-        "x1": box.x1,
-        "y1": box.y1,
-        "x2": box.x2,
-        "y2": box.y2,
-        "width": upright_wh[0],
-        "height": upright_wh[1],
-    }
-
-
-def _result_size(result: dict[str, Any], context: _Context, note: Any) -> tuple[int, int] | None:
-    """The pixel size the percentages refer to: the result's original size, else the task's."""
-    width = result.get("original_width") or context.data.get("width")
-    height = result.get("original_height") or context.data.get("height")
-    if not width or not height:
-        note("no_size", "no original_width/original_height in the result nor width/height in data")
-        return None
-    if not result.get("original_width"):
-        note("size_from_task", "original size missing; used the task's width/height")
-    return int(width), int(height)
-
-
-def _upright_box(
-    value: dict[str, Any], size: tuple[int, int], context: _Context, note: Any
-) -> tuple[PixelBox, tuple[int, int]]:
-    """Pixel box in the upright frame, turning EXIF-sideways boxes and rescaling to the frame."""
-    box = rectangle_to_pixels(value, *size)
-    frame_wh = _frame_size(context.data)
-    if frame_wh is None or frame_wh == size:
-        return box, size
-
-    orientation = int(context.data.get("exif_orientation") or 1)
-    if orientation in TRANSPOSING_ORIENTATIONS and size == (frame_wh[1], frame_wh[0]):
-        note(
-            "exif_turned", f"box drawn on stored pixels; turned upright (orientation {orientation})"
-        )
-        return stored_to_upright(box, size, orientation), frame_wh
-
-    note("size_mismatch", f"annotated at {size[0]}x{size[1]}, frame is {frame_wh[0]}x{frame_wh[1]}")
-    sx, sy = frame_wh[0] / size[0], frame_wh[1] / size[1]
-    return PixelBox(box.x1 * sx, box.y1 * sy, box.x2 * sx, box.y2 * sy), frame_wh
-
-
-def _frame_size(data: dict[str, Any]) -> tuple[int, int] | None:
-    if data.get("width") and data.get("height"):
-        return int(data["width"]), int(data["height"])
-    return None
-
-
-def _drop_duplicates(
-    rows: list[dict[str, Any]], annotation_id: int, context: _Context
-) -> list[dict[str, Any]]:
-    """Drop exact and near-duplicate boxes of one class within one annotation; keep the first."""
-    kept: list[dict[str, Any]] = []
-    for row in rows:
-        same_class = [other for other in kept if other["class_id"] == row["class_id"]]
-        if same_class:
-            xyxy = np.array([[r["x1"], r["y1"], r["x2"], r["y2"]] for r in same_class])
-            mine = np.array([[row["x1"], row["y1"], row["x2"], row["y2"]]])
-            exact = bool(np.any(np.all(np.abs(xyxy - mine) < 1e-6, axis=1)))
-            best = float(iou_matrix(mine, xyxy).max())
-            if exact or best >= context.dedupe_iou:
-                context.issues.append(
-                    {
-                        "task_id": context.task_id,
-                        "annotation_id": annotation_id,
-                        "region_id": None,
-                        "kind": "duplicate" if exact else "near_duplicate",
-                        "detail": f"{row['class_name']} box with IoU {best:.3f} to a kept box",
-                    }
-                )
-                continue
-        kept.append(row)
-    return kept
-
-
-def _task_row(context: _Context, annotations: list[dict[str, Any]]) -> dict[str, Any]:
+def _task_row(context: RegionContext, annotations: list[dict[str, Any]]) -> dict[str, Any]:
     """Status of a task from its annotations."""
     live = [a for a in annotations if not a["was_cancelled"]]
     if live:
