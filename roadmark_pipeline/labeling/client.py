@@ -10,32 +10,25 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pandas as pd
 
 from roadmark_pipeline.labeling.config import parse_label_config
 from roadmark_pipeline.labeling.convert import parse_export, task_frame_id
 from roadmark_pipeline.labeling.exports import download_export, split_by_annotator
-from roadmark_pipeline.labeling.results import (
-    boxes_to_results,
-    exif_orientation,
-    predictions_by_frame,
-    table_records,
-    task_data_value,
-)
+from roadmark_pipeline.labeling.projects import ensure_local_storage, find_or_create_project
+from roadmark_pipeline.labeling.results import boxes_to_results, predictions_by_frame, table_records
 from roadmark_pipeline.labeling.sdk import (
     LabelingError,
     annotator_email,
     api_call,
     ensure_annotator,
 )
+from roadmark_pipeline.labeling.tasks import build_task, check_import_inputs, local_files_url
 
 LOG = logging.getLogger(__name__)
 
 _IMPORT_BATCH = 500
-_FRAME_COLUMNS = ("frame_id", "path", "width", "height")
-_PREDICTION_COLUMNS = ("frame_id", "class_id", "x1", "y1", "x2", "y2")
 
 
 class LabelingProject:
@@ -99,57 +92,12 @@ class LabelingProject:
             LabelingError: When an existing project with this title has other classes (ids
                 would shift), or Label Studio refuses the config or the storage.
         """
-        classes = parse_label_config(label_config)
-        existing = [p for p in api_call("list projects", client.projects.list) if p.title == title]
-        if existing:
-            project = min(existing, key=lambda p: p.id)
-            if len(existing) > 1:
-                LOG.warning("%d projects titled %r; using id %d", len(existing), title, project.id)
-            current = parse_label_config(project.label_config)
-            if current != classes:
-                raise LabelingError(
-                    f"project {title!r} (id {project.id}) has classes {current}, not {classes}; "
-                    "class ids would shift — use a new title or migrate the project by hand"
-                )
-            LOG.info("using Label Studio project %r (id %d)", title, project.id)
-        else:
-            project = api_call(
-                f"create project {title!r}",
-                client.projects.create,
-                title=title,
-                label_config=label_config,
-                description="roadmark: damaged road markings (boxes in the class taxonomy)",
-            )
-            LOG.info("created Label Studio project %r (id %d)", title, project.id)
+        project = find_or_create_project(client, title, label_config)
         labeling = cls(
             client, project.id, label_config, local_root=local_root, document_root=document_root
         )
-        labeling._ensure_storage()
+        ensure_local_storage(client, labeling.id, labeling.local_root, labeling.document_root)
         return labeling
-
-    def _ensure_storage(self) -> None:
-        """Make sure a local-files import storage of this project covers ``local_root``."""
-        if not self.local_root.is_relative_to(self.document_root):
-            raise LabelingError(
-                f"local_root {self.local_root} is not under the document root "
-                f"{self.document_root}; start Label Studio with a document_root above the frames"
-            )
-        storages = api_call(
-            "list local storages", self.client.import_storage.local.list, project=self.id
-        )
-        for storage in storages:
-            if storage.path and self.local_root.is_relative_to(Path(storage.path)):
-                return
-        api_call(
-            f"create local-files storage for {self.local_root}",
-            self.client.import_storage.local.create,
-            project=self.id,
-            path=str(self.local_root),
-            title="roadmark frames",
-            use_blob_urls=True,
-            description="frames served to the annotators; tasks are imported by roadmark",
-        )
-        LOG.info("project %d: local-files storage added for %s", self.id, self.local_root)
 
     def image_url(self, path: str | Path) -> str:
         """Return the Label Studio URL of a frame file.
@@ -163,14 +111,7 @@ class LabelingProject:
         Raises:
             LabelingError: When the file lies outside ``local_root``.
         """
-        resolved = Path(path).resolve()
-        if not resolved.is_relative_to(self.local_root):
-            raise LabelingError(
-                f"{path}: not under the project's local root {self.local_root}; write frames "
-                "there or ensure the project with a local_root above them"
-            )
-        relative = resolved.relative_to(self.document_root).as_posix()
-        return f"/data/local-files/?d={quote(relative)}"
+        return local_files_url(path, self.local_root, self.document_root)
 
     def import_frames(
         self,
@@ -195,19 +136,21 @@ class LabelingProject:
             LabelingError: When a required column is missing, a frame id repeats, or
                 predictions come without a model version.
         """
-        _require_columns(frames, _FRAME_COLUMNS, "frames")
-        if frames["frame_id"].duplicated().any():
-            repeated = frames.loc[frames["frame_id"].duplicated(), "frame_id"].tolist()[:5]
-            raise LabelingError(f"frames: frame ids repeat {repeated}; one row per frame")
-        if predictions is not None and not model_version:
-            raise LabelingError("predictions need model_version= (the model that made them)")
-        if predictions is not None:
-            _require_columns(predictions, _PREDICTION_COLUMNS, "predictions")
+        check_import_inputs(frames, predictions, model_version)
 
         existing = self.task_ids_by_frame()
         new = frames[~frames["frame_id"].isin(list(existing))]
         by_frame = predictions_by_frame(predictions)
-        payload = [self._task_payload(row, by_frame, model_version) for row in table_records(new)]
+        payload = [
+            build_task(
+                row,
+                self.image_url(row["path"]),
+                by_frame.get(str(row["frame_id"])),
+                model_version,
+                self.class_names,
+            )
+            for row in table_records(new)
+        ]
         for start in range(0, len(payload), _IMPORT_BATCH):
             batch = payload[start : start + _IMPORT_BATCH]
             api_call("import tasks", self.client.projects.import_tasks, id=self.id, request=batch)
@@ -221,32 +164,6 @@ class LabelingProject:
             sum(bool(task.get("predictions")) for task in payload),
         )
         return len(payload)
-
-    def _task_payload(
-        self, row: dict[str, Any], predictions: dict[str, pd.DataFrame], model_version: str | None
-    ) -> dict[str, Any]:
-        """One task to import: image URL, frame id, size, metadata and pre-annotations."""
-        data = {key: task_data_value(value) for key, value in row.items() if key != "path"}
-        data["image"] = self.image_url(row["path"])
-        data["frame_id"] = str(row["frame_id"])
-        data["width"], data["height"] = int(row["width"]), int(row["height"])
-        data["file"] = Path(row["path"]).name
-        orientation = exif_orientation(Path(row["path"]))
-        if orientation != 1:
-            data["exif_orientation"] = orientation
-        task: dict[str, Any] = {"data": data}
-
-        boxes = predictions.get(data["frame_id"])
-        if boxes is not None and len(boxes):
-            result = boxes_to_results(boxes, data["width"], data["height"], self.class_names)
-            task["predictions"] = [
-                {
-                    "model_version": model_version,
-                    "score": float(boxes["score"].mean()) if "score" in boxes else 1.0,
-                    "result": result,
-                }
-            ]
-        return task
 
     def _use_predictions(self, model_version: str) -> None:
         """Show this model version's predictions as pre-annotations in the labeling view."""
@@ -418,9 +335,3 @@ def _base_url(client: Any) -> str:
     """The server URL a client talks to (for links to the project)."""
     wrapper = getattr(client, "_client_wrapper", None)
     return str(wrapper.get_base_url()).rstrip("/") if wrapper is not None else ""
-
-
-def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise LabelingError(f"{what}: missing columns {missing}; expected at least {list(columns)}")
