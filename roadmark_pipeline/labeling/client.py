@@ -141,16 +141,7 @@ class LabelingProject:
         existing = self.task_ids_by_frame()
         new = frames[~frames["frame_id"].isin(list(existing))]
         by_frame = predictions_by_frame(predictions)
-        payload = [
-            build_task(
-                row,
-                self.image_url(row["path"]),
-                by_frame.get(str(row["frame_id"])),
-                model_version,
-                self.class_names,
-            )
-            for row in table_records(new)
-        ]
+        payload = [self._task_payload(row, by_frame, model_version) for row in table_records(new)]
         for start in range(0, len(payload), _IMPORT_BATCH):
             batch = payload[start : start + _IMPORT_BATCH]
             api_call("import tasks", self.client.projects.import_tasks, id=self.id, request=batch)
@@ -164,6 +155,14 @@ class LabelingProject:
             sum(bool(task.get("predictions")) for task in payload),
         )
         return len(payload)
+
+    def _task_payload(
+        self, row: dict[str, Any], predictions: dict[str, pd.DataFrame], model_version: str | None
+    ) -> dict[str, Any]:
+        """One task to import for a frame row (see :func:`tasks.build_task`)."""
+        boxes = predictions.get(str(row["frame_id"]))
+        url = self.image_url(row["path"])
+        return build_task(row, url, boxes, model_version, self.class_names)
 
     def _use_predictions(self, model_version: str) -> None:
         """Show this model version's predictions as pre-annotations in the labeling view."""

@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 
 from roadmark_pipeline.labeling.config import parse_label_config
-from roadmark_pipeline.labeling.convert import parse_export, task_frame_id
+from roadmark_pipeline.labeling.convert import ExportTables, parse_export, task_frame_id
 from roadmark_pipeline.labeling.yolo_labels import (
     DegenerateBoxError,
     scan_yolo_folder,
@@ -92,30 +92,8 @@ def export_to_yolo(
     tables = parse_export(export, names)
     out_dir = Path(out_dir)
     summary = YoloExportSummary(out_dir=out_dir, names=names)
-    chosen = _chosen_annotations(export)
-    statuses = dict(zip(tables.tasks["task_id"], tables.tasks["status"], strict=True))
-    stems = _label_stems(export)
-
-    index_rows = ["label_file,image,frame_id"]
     with staged_dir(out_dir / "labels") as stage:
-        for task in export:
-            task_id = int(task.get("id") or 0)
-            status = statuses.get(task_id)
-            if status in ("unannotated", "cancelled"):
-                summary.n_unannotated += status == "unannotated"
-                summary.n_cancelled += status == "cancelled"
-                continue
-            summary.n_multi_annotation += chosen[task_id][1] > 1
-            boxes = tables.boxes[tables.boxes["annotation_id"] == chosen[task_id][0]]
-            lines = _yolo_lines(boxes, summary)
-            name = f"{stems[task_id]}.txt"
-            (stage / name).write_text("".join(line + "\n" for line in lines), "utf-8")
-            summary.label_files[name] = str((task.get("data") or {}).get("image", ""))
-            summary.n_images += 1
-            summary.n_boxes += len(lines)
-            summary.n_background += not lines
-            frame = task_frame_id(task) or ""
-            index_rows.append(f"{name},{_csv_cell(summary.label_files[name])},{frame}")
+        index_rows = _write_label_files(export, tables, stage, summary)
 
     write_text_atomic(out_dir / "images.csv", "\n".join(index_rows) + "\n")
     data_yaml = {"path": ".", "train": "images", "val": "images", "nc": len(names), "names": names}
@@ -132,6 +110,36 @@ def export_to_yolo(
         summary.n_multi_annotation,
     )
     return summary
+
+
+def _write_label_files(
+    export: list[dict[str, Any]], tables: ExportTables, stage: Path, summary: YoloExportSummary
+) -> list[str]:
+    """Write one label file per labelled or reviewed-empty task; return the images.csv rows."""
+    chosen = _chosen_annotations(export)
+    statuses = dict(zip(tables.tasks["task_id"], tables.tasks["status"], strict=True))
+    stems = _label_stems(export)
+
+    index_rows = ["label_file,image,frame_id"]
+    for task in export:
+        task_id = int(task.get("id") or 0)
+        status = statuses.get(task_id)
+        if status in ("unannotated", "cancelled"):
+            summary.n_unannotated += status == "unannotated"
+            summary.n_cancelled += status == "cancelled"
+            continue
+        summary.n_multi_annotation += chosen[task_id][1] > 1
+        boxes = tables.boxes[tables.boxes["annotation_id"] == chosen[task_id][0]]
+        lines = _yolo_lines(boxes, summary)
+        name = f"{stems[task_id]}.txt"
+        (stage / name).write_text("".join(line + "\n" for line in lines), "utf-8")
+        summary.label_files[name] = str((task.get("data") or {}).get("image", ""))
+        summary.n_images += 1
+        summary.n_boxes += len(lines)
+        summary.n_background += not lines
+        frame = task_frame_id(task) or ""
+        index_rows.append(f"{name},{_csv_cell(summary.label_files[name])},{frame}")
+    return index_rows
 
 
 def _yolo_lines(boxes: pd.DataFrame, summary: YoloExportSummary) -> list[str]:
