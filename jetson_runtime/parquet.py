@@ -160,9 +160,11 @@ def _plain(kind: str, values: list[object]) -> bytes:
         parts = [str(v).encode("utf-8") for v in values]
         return b"".join(struct.pack("<I", len(p)) + p for p in parts)
     if kind == "int":
-        return struct.pack(f"<{len(values)}q", *(int(v) for v in values))  # type: ignore[arg-type]
+        ints = [int(v) for v in values]  # type: ignore[arg-type]
+        return struct.pack(f"<{len(ints)}q", *ints)
     if kind == "float":
-        return struct.pack(f"<{len(values)}d", *(float(v) for v in values))  # type: ignore[arg-type]
+        floats = [float(v) for v in values]  # type: ignore[arg-type]
+        return struct.pack(f"<{len(floats)}d", *floats)
     if kind == "bool":
         return _bitpack([bool(v) for v in values])
     return struct.pack(f"<{len(values)}q", *(_micros(v) for v in values))

@@ -179,7 +179,8 @@ class TensorRTBackend(Backend):
             reason = "the TensorRT library version could not be read"
         return reason
 
-    def entry(self, host: HostInfo, cache_root: Path, model_sha256: str) -> tuple[Any, Path | None]:  # noqa: D102
+    def entry(self, host: HostInfo, cache_root: Path, model_sha256: str) -> tuple[Any, Path | None]:
+        """Return the TensorRT entry (FP16, engine and timing caches) and its cache folder."""
         assert host.gpu_arch and host.tensorrt_version
         folder = prepare_engine_cache(
             cache_root, host.gpu_arch, host.tensorrt_version, model_sha256

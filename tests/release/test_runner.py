@@ -73,7 +73,8 @@ def test_spool_of_another_device_is_refused(bundle, tmp_path: Path, data_dir: Pa
 @pytest.mark.parametrize(
     ("spec", "label"),
     [
-        (SourceSpec("rtsp", "rtsp://user:pw@10.0.0.5:554/stream?x=1", 0), "rtsp://10.0.0.5:554/stream"),
+        (SourceSpec("rtsp", "rtsp://user:pw@10.0.0.5:554/stream?x=1", 0),
+         "rtsp://10.0.0.5:554/stream"),
         (SourceSpec("file", "/data/drive/clip.mp4", 0), "clip.mp4"),
         (SourceSpec("v4l2", 1, 0), "/dev/video1"),
         (SourceSpec("gstreamer", "nvarguscamerasrc ! appsink", 0), "gstreamer"),

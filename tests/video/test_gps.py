@@ -63,10 +63,9 @@ def _nmea(times: list[float]) -> str:
         lat_text = f"{int(a):02d}{(a % 1) * 60:09.6f}"
         lon_text = f"{int(o):03d}{(o % 1) * 60:09.6f}"
         hhmmss = stamp.strftime("%H%M%S.") + f"{stamp.microsecond // 10000:02d}"
+        date = stamp.strftime("%d%m%y")
         lines.append(
-            _nmea_sentence(
-                f"GPRMC,{hhmmss},A,{lat_text},N,{lon_text},E,30.0,90.0,{stamp.strftime('%d%m%y')},,,A"
-            )
+            _nmea_sentence(f"GPRMC,{hhmmss},A,{lat_text},N,{lon_text},E,30.0,90.0,{date},,,A")
         )
         lines.append(_nmea_sentence(f"GPGGA,{hhmmss},{lat_text},N,{lon_text},E,1,08,0.9,500,M,,,,"))
     # Noise a real log carries: a void fix, a corrupted checksum, a foreign sentence.
