@@ -145,14 +145,15 @@ class LabelingProject:
         for start in range(0, len(payload), _IMPORT_BATCH):
             batch = payload[start : start + _IMPORT_BATCH]
             api_call("import tasks", self.client.projects.import_tasks, id=self.id, request=batch)
-        if payload and predictions is not None:
+        with_predictions = sum(bool(task.get("predictions")) for task in payload)
+        if with_predictions:  # Label Studio refuses a model version no task carries
             self._use_predictions(str(model_version))
         LOG.info(
             "project %d: imported %d new tasks (%d frames already there), %d with predictions",
             self.id,
             len(payload),
             len(frames) - len(new),
-            sum(bool(task.get("predictions")) for task in payload),
+            with_predictions,
         )
         return len(payload)
 

@@ -164,3 +164,21 @@ def test_import_needs_frame_columns_and_a_model_version(project, ls_frames) -> N
 def test_unknown_frame_is_a_clear_error(project) -> None:
     with pytest.raises(LabelingError, match="no task"):
         project.submit_annotation("ffffffffffffffff/1", pd.DataFrame(), annotator="bob")
+
+
+def test_predictions_that_found_nothing_import_without_a_model_version(
+    ls_server, ls_document_root, ls_frames
+) -> None:
+    # A weak production model can find nothing on the new frames; Label Studio refuses a model
+    # version that no task carries, so the import must not ask for one.
+    fresh = LabelingProject.ensure(
+        connect(ls_server.url, TEST_TOKEN),
+        "empty predictions test",
+        label_config_xml(class_names()),
+        local_root=ls_document_root / "frames",
+        document_root=ls_document_root,
+    )
+    frames = pd.DataFrame(ls_frames).iloc[:2]
+    nothing = pd.DataFrame(columns=["frame_id", "class_id", "x1", "y1", "x2", "y2", "score"])
+    assert fresh.import_frames(frames, nothing, model_version="never-predicted") == 2
+    assert all(not task.get("predictions") for task in fresh.export())
