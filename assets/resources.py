@@ -85,8 +85,16 @@ class _LakeIOManagerBase(dg.ConfigurableIOManager):
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext) -> Any:
-        """Read one partition, or a dict partition -> value when several are asked for."""
-        if context.has_asset_partitions and not context.has_partition_key:
+        """Read one partition, or a dict partition -> value for a fan-in.
+
+        A fan-in is an unpartitioned step reading a partitioned asset, or an input declared
+        with ``allow_missing_partitions`` (a window of days, all sources): it always gets a
+        dict, even when only one partition exists yet.
+        """
+        fan_in = not context.has_partition_key or context.definition_metadata.get(
+            "allow_missing_partitions", False
+        )
+        if context.has_asset_partitions and fan_in:
             return self._load_many(context)
         return self.load(self._path(context))
 

@@ -1,9 +1,10 @@
 """``roadmark demo``: the whole loop on the real clips, with the embedded Dagster instance.
 
-Collect (landing sensor → ingest runs) → label (Label Studio; a simulated annotator submits the
-shipped silver labels through the API) → train → evaluate → export → release (TUF) → a device
-updates and runs the release → fleet telemetry → drift report → drift sensor. Every stage runs
-as a Dagster run recorded in the instance under ``$DAGSTER_HOME``, visible in ``make dev``.
+Collect (landing sensor, ingest runs), label (Label Studio; a simulated annotator submits the
+shipped silver labels through the API; the annotation sensor pulls them back), train, evaluate,
+export, release (TUF), a device updates and runs the release, fleet telemetry, drift report,
+drift sensor; then a new camera maker joins the fleet and the loop reacts to it. Every stage
+runs as a Dagster run recorded in the instance under ``$DAGSTER_HOME``, visible in ``make dev``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class DemoOptions:
         fold_epochs: Epochs of each fold model.
         fold_imgsz: Image size of the fold models.
         edge_every_n: The device's sampling step on the clips it runs.
+        new_camera_clip: The shipped clip the new camera maker "re-records".
+        drift_min_samples: Fewest values a column needs before drift is judged on it.
     """
 
     data_dir: Path = REPO_DATA
@@ -49,6 +52,8 @@ class DemoOptions:
     fold_epochs: int = 12
     fold_imgsz: int = 320
     edge_every_n: int = 1
+    new_camera_clip: str = "solidWhiteRight.mp4"
+    drift_min_samples: int = 30
 
 
 @dataclass
@@ -62,6 +67,7 @@ class DemoSummary:
     checks: dict[str, tuple[bool, str]] = field(default_factory=dict)
     release: dict[str, Any] = field(default_factory=dict)
     drift: dict[str, Any] = field(default_factory=dict)
+    drift_shipped: dict[str, Any] = field(default_factory=dict)
     drift_sensor: str = ""
     label_studio_url: str = ""
     wall_s: float = 0.0
@@ -108,6 +114,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         What was done, with the evaluation, parity, release and drift figures.
     """
     from roadmark_pipeline import demo_steps as steps
+    from roadmark_pipeline.demo_camera import new_camera
 
     started = time.monotonic()
     home = prepare_environment()
@@ -121,7 +128,9 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     steps.pull_annotations(context, options, summary)
     steps.retrain_and_release(context, options, summary)
     steps.device_update_and_run(context, options, summary)
-    steps.monitor(context, dt.datetime.now(dt.UTC).date(), summary)
+    steps.monitor(context, dt.datetime.now(dt.UTC).date(), summary, options)
+    summary.drift_shipped = dict(summary.drift)
+    new_camera(context, options, summary)
 
     summary.wall_s = time.monotonic() - started
     return summary

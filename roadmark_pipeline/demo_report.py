@@ -44,6 +44,15 @@ def error_analysis_text(evaluation: dict, rows: int = 8) -> str:
     return table[columns].head(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
+def segment_lines(drift: dict) -> list[str]:
+    """One line per camera model: its own verdict against the reference."""
+    return [
+        f"  {key.removeprefix('segment/')}: {value}"
+        for key, value in sorted(drift.items())
+        if key.startswith("segment/")
+    ] or ["  (no camera model reported)"]
+
+
 def render_summary(summary: DemoSummary, home: Path) -> str:
     """Return the text the demo ends with.
 
@@ -81,9 +90,10 @@ def render_summary(summary: DemoSummary, home: Path) -> str:
             release.get("channel"),
             "new" if release.get("new") else "already published, reused",
         ),
-        "Drift today: {} (drifted share {})".format(
+        "Drift today, fleet overall: {} (drifted share {}); per camera model:".format(
             drift.get("status"), drift.get("drifted_share")
         ),
+        *segment_lines(drift),
         f"Drift sensor: {summary.drift_sensor}",
         "",
         "Where to look:",

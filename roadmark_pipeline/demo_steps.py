@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import subprocess
 import sys
@@ -84,14 +83,13 @@ def tick_and_launch(
     Returns:
         The run ids launched.
     """
-    with dg.build_sensor_context(
-        instance=context.instance,
-        resources=resources,
-        sensor_name=sensor.name,
-    ) as sensor_context:
-        result = sensor(sensor_context)
-    if isinstance(result, dg.SkipReason):
-        LOG.info("%s: skipped (%s)", sensor.name, result.skip_message)
+    result = _tick(context, sensor, resources)
+    if not result.run_requests and not result.dynamic_partitions_requests:
+        LOG.info(
+            "%s: nothing requested (%s)",
+            sensor.name,
+            result.skip_reason.skip_message if result.skip_reason else "no news",
+        )
         return []
     for request in result.dynamic_partitions_requests or []:
         context.instance.add_dynamic_partitions(
@@ -108,8 +106,12 @@ def tick_and_launch(
         if request.run_key and done:
             continue
         run = context.run(
-            job,
-            run_config=run_config,
+            request.job_name or job,
+            # The base config is the default job's; other jobs get only their request's.
+            run_config=merge_config(
+                (run_config or {}) if request.job_name in (None, job) else {},
+                request.run_config or {},
+            ),
             partition_key=request.partition_key,
             tags={"dagster/run_key": request.run_key or ""},
         )
@@ -121,6 +123,30 @@ def tick_and_launch(
         len(launched),
     )
     return launched
+
+
+def _tick(
+    context: DemoContext, sensor: dg.SensorDefinition, resources: dict[str, Any]
+) -> dg.SensorResult:
+    """Return one tick's result, as the daemon would see it.
+
+    Asset sensors go through ``evaluate_tick`` (it needs the definitions to resolve their
+    partitioned requests); the others are invoked directly, since the daemon adds their new
+    dynamic partitions before it validates their requests.
+    """
+    with dg.build_sensor_context(
+        instance=context.instance,
+        resources=resources,
+        sensor_name=sensor.name,
+        definitions=context.defs if isinstance(sensor, dg.AssetSensorDefinition) else None,
+    ) as sensor_context:
+        if isinstance(sensor, dg.AssetSensorDefinition):
+            data = sensor.evaluate_tick(sensor_context)
+            return dg.SensorResult(run_requests=data.run_requests, skip_reason=data.skip_message)
+        result = sensor(sensor_context)
+    if isinstance(result, dg.SkipReason):
+        return dg.SensorResult(skip_reason=result.skip_message)
+    return result
 
 
 def ingest_landed(context: DemoContext, options: DemoOptions, summary: DemoSummary) -> int:
@@ -212,10 +238,25 @@ def demo_training(options: DemoOptions) -> dict[str, Any]:
     return settings | {"epochs": options.epochs, "imgsz": options.imgsz}
 
 
+def demo_training_config(options: DemoOptions) -> dict[str, Any]:
+    """The retrain job's run config with the demo's training settings."""
+    return {"ops": {"trained_detector": {"config": demo_training(options)}}}
+
+
+def merge_config(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge two run configs, the override winning key by key at every depth."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_config(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def retrain_and_release(context: DemoContext, options: DemoOptions, summary: DemoSummary) -> None:
     """Split, train, evaluate, export (parity-checked) and publish the release."""
-    config = {"ops": {"trained_detector": {"config": demo_training(options)}}}
-    run = context.run("retrain_release_job", run_config=config)
+    run = context.run("retrain_release_job", run_config=demo_training_config(options))
     summary.runs["retrain_release"] = run.run_id
 
     summary.evaluation = context.latest("detector_evaluation")
@@ -229,14 +270,31 @@ def retrain_and_release(context: DemoContext, options: DemoOptions, summary: Dem
 
 
 def device_update_and_run(context: DemoContext, options: DemoOptions, summary: DemoSummary) -> None:
-    """Serve the TUF repository on 127.0.0.1; the device updates from it and runs the clips."""
+    """The demo device updates from the TUF repository and drives the shipped clips."""
+    from roadmark_pipeline.shipped import shipped_sources
+
+    clips = [path for path in shipped_sources(options.data_dir) if path.suffix == ".mp4"]
+    summary.runs["device"] = str(
+        device_drives(summary.release, DEMO_DEVICE, DEMO_CAMERA, clips, options.edge_every_n)
+    )
+
+
+def device_drives(
+    release: dict[str, Any], device: str, camera: str, clips: list[Path], every_n: int
+) -> Path:
+    """A device updates over HTTP from the TUF repository, then runs each clip once.
+
+    A device that already ran this release on a clip is not made to run it again, so a second
+    demo adds no copy of the same drive to the fleet's telemetry.
+
+    Returns:
+        The device's folder.
+    """
     from assets.resources import LakeResource
     from roadmark_pipeline.ids import sha256_file
     from roadmark_pipeline.localserve import StaticServer
-    from roadmark_pipeline.shipped import shipped_sources
 
-    release = summary.release
-    device_dir = roadmark_home() / "devices" / DEMO_DEVICE
+    device_dir = roadmark_home() / "devices" / device
     inbox = LakeResource().local_path("fleet", "inbox")
     with StaticServer(Path(release["tuf_repo"])) as server:
         _edge(
@@ -250,12 +308,12 @@ def device_update_and_run(context: DemoContext, options: DemoOptions, summary: D
             "--trusted-root",
             release["trusted_root"],
         )
-    for clip in [p for p in shipped_sources(options.data_dir) if p.suffix == ".mp4"]:
-        # The demo replays the same clips: a device that already ran this release on a clip
-        # is not made to run it again, so a second demo adds no copy of the same drive.
+    for clip in clips:
         done = device_dir / "demo-runs" / f"{release['version']}-{sha256_file(clip)[:16]}.done"
         if done.exists():
-            LOG.info("device already ran release %s on %s; skipped", release["version"], clip.name)
+            LOG.info(
+                "%s already ran release %s on %s; skipped", device, release["version"], clip.name
+            )
             continue
         _edge(
             "run",
@@ -264,17 +322,17 @@ def device_update_and_run(context: DemoContext, options: DemoOptions, summary: D
             "--source",
             str(clip),
             "--every-n",
-            str(options.edge_every_n),
+            str(every_n),
             "--inbox",
             str(inbox),
             "--device-id",
-            DEMO_DEVICE,
+            device,
             "--camera-model",
-            DEMO_CAMERA,
+            camera,
         )
         done.parent.mkdir(parents=True, exist_ok=True)
         done.touch()
-    summary.runs["device"] = str(device_dir)
+    return device_dir
 
 
 def _edge(*args: str) -> None:
@@ -285,17 +343,23 @@ def _edge(*args: str) -> None:
         raise DemoStepError(f"roadmark-edge {args[0]} failed: {completed.stderr.strip()[-800:]}")
 
 
-def monitor(context: DemoContext, day: dt.date, summary: DemoSummary) -> None:
-    """Collect today's telemetry, check it for drift, and tick the drift sensor once."""
+def monitor(context: DemoContext, day: dt.date, summary: DemoSummary, options: DemoOptions) -> None:
+    """Collect the day's telemetry, check it for drift, and tick the drift sensor once."""
     from sensors.drift import drift_sensor
 
-    run = context.run("drift_job", partition_key=day.isoformat())
-    summary.runs["drift"] = run.run_id
+    drift_config = {"ops": {"drift_report": {"config": {"min_samples": options.drift_min_samples}}}}
+    run = context.run("drift_job", partition_key=day.isoformat(), run_config=drift_config)
+    summary.runs[f"drift {len(summary.runs)}"] = run.run_id
     summary.drift = context.latest("drift_report", day.isoformat())
 
-    with dg.build_sensor_context(
-        instance=context.instance, definitions=context.defs, sensor_name="drift_sensor"
-    ) as sensor_context:
-        tick = drift_sensor.evaluate_tick(sensor_context)
-    keys = [request.run_key for request in tick.run_requests]
-    summary.drift_sensor = f"requested {json.dumps(keys)}" if keys else f"{tick.skip_message}"
+    launched = tick_and_launch(
+        context, drift_sensor, {}, "retrain_release_job", demo_training_config(options)
+    )
+    summary.runs.update({f"after drift {i}": run_id for i, run_id in enumerate(launched)})
+    summary.drift_sensor = (
+        f"{len(launched)} runs launched (relabel queue, retrain to canary)"
+        if launched
+        else "nothing new to launch"
+        if summary.drift.get("flagged")
+        else "no drift: no runs"
+    )

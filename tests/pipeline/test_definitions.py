@@ -94,3 +94,44 @@ def test_parquet_io_manager_refuses_other_types(tmp_path):
         dg.materialize(
             [not_a_table], resources={"parquet_io_manager": ParquetIOManager(root=str(tmp_path))}
         )
+
+
+DAYS = dg.DailyPartitionsDefinition(start_date="2026-11-01", end_date="2026-11-10")
+
+
+@dg.asset(partitions_def=DAYS, io_manager_key="parquet_io_manager")
+def per_day(context: dg.AssetExecutionContext) -> pd.DataFrame:
+    return pd.DataFrame({"day": [context.partition_key]})
+
+
+@dg.asset(
+    partitions_def=DAYS,
+    io_manager_key="json_io_manager",
+    ins={
+        "per_day": dg.AssetIn(
+            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-2, end_offset=0),
+            metadata={"allow_missing_partitions": True},
+        )
+    },
+)
+def window(per_day: dict[str, pd.DataFrame]) -> dict:
+    return {"days": sorted(per_day)}
+
+
+def test_a_window_of_partitions_is_a_dict_even_with_one_day_present(tmp_path):
+    resources = {
+        "parquet_io_manager": ParquetIOManager(root=str(tmp_path)),
+        "json_io_manager": JsonIOManager(root=str(tmp_path)),
+    }
+    with dg.instance_for_test() as instance:
+        dg.materialize(
+            [per_day], partition_key="2026-11-05", resources=resources, instance=instance
+        )
+        result = dg.materialize(
+            [per_day, window],
+            partition_key="2026-11-05",
+            resources=resources,
+            instance=instance,
+            selection=["window"],
+        )
+    assert result.output_for_node("window") == {"days": ["2026-11-05"]}

@@ -1,9 +1,9 @@
 """The whole asset graph on trimmed real clips, with the real Label Studio server.
 
 The demo driver runs every stage as a Dagster run against a real (temporary) instance: landing
-sensor → ingest → Label Studio tasks → annotations submitted through the API and pulled back →
-cleanlab → dataset → training → evaluation → ONNX (parity check) → TUF release → a device
-updating over HTTP and running the clips → telemetry → drift report → drift sensor. Training is
+sensor, ingest, Label Studio tasks, annotations submitted through the API and pulled back,
+cleanlab, dataset, training, evaluation, ONNX (parity check), TUF release, a device
+updating over HTTP and running the clips, telemetry, drift report, drift sensor. Training is
 tiny here; the figures are checked for shape and consistency, not for quality.
 """
 
@@ -86,14 +86,22 @@ def test_whole_graph_twice_on_trimmed_real_clips(demo_env):
 
     data = trimmed_data(demo_env / "data")
     options = DemoOptions(
-        data_dir=data, epochs=2, imgsz=160, folds=2, fold_epochs=1, fold_imgsz=160, edge_every_n=2
+        new_camera_clip="test_video.mp4",
+        drift_min_samples=10,
+        data_dir=data,
+        epochs=2,
+        imgsz=160,
+        folds=2,
+        fold_epochs=1,
+        fold_imgsz=160,
+        edge_every_n=2,
     )
     first = run_demo(options)
 
     # Every source ingested, once; every stage ran as a recorded Dagster run.
-    assert first.new_sources == len(CLIPS) + len(STILLS)
+    assert first.new_sources == len(CLIPS) + len(STILLS) + 1  # + the new camera's drive
     instance = dg.DagsterInstance.get()
-    assert len(instance.get_dynamic_partitions("sources")) == 4
+    assert len(instance.get_dynamic_partitions("sources")) == 5
     table = first.evaluation["ap_table"]
     assert [float(t) for t in table["index"]] == [0.005, 0.01, 0.05, 0.1, 0.5]
     assert table["columns"] == [
@@ -113,8 +121,12 @@ def test_whole_graph_twice_on_trimmed_real_clips(demo_env):
         "onnx_matches_pytorch": True,
     }
     assert first.release["new"] is True and first.release["channel"] == "stable"
-    assert first.drift["status"] in {"drift", "no_drift", "insufficient_data"}
-    assert first.drift["n_current"] > 0  # the device's telemetry reached the fleet table
+    # Both devices' telemetry reached the fleet table; the new camera model is flagged.
+    assert first.drift["n_current"] > 0
+    assert first.drift["flagged"] is True
+    assert first.drift["segment/acme-cam-b"].startswith("drift")
+    assert first.drift_shipped["status"] in {"no_drift", "insufficient_data"}
+    assert first.drift_sensor.startswith("2 runs launched")
 
     # The labels went through Label Studio and came back: a round trip, not a shortcut.
     from roadmark_pipeline.definitions import defs
@@ -144,3 +156,15 @@ def test_whole_graph_twice_on_trimmed_real_clips(demo_env):
     assert registry.production().model_id == first.evaluation["model_id"]
     assert [entry.action for entry in registry.history()] == ["promote"]
     assert "already in production" in second.checks["no_worse_than_production"][1]
+
+    # The drift event was acted on once: its relabel sample is in Label Studio with
+    # pre-annotations, the canary channel has the retrained release; the rerun launched nothing.
+    day = first.drift["day"]
+    queue = defs.load_asset_value("relabel_queue", instance=instance, partition_key=day)
+    assert len(queue) > 0 and set(queue["camera_model"]) == {"acme-cam-b"}
+    assert second.drift_sensor == "nothing new to launch"
+    from roadmark_pipeline.release.tuf_repo import TufRepository
+
+    tuf = Path(first.release["tuf_repo"])
+    channels = TufRepository(tuf, tuf.parent / "keys").channels()
+    assert channels == {"stable": first.release["version"], "canary": first.release["version"]}
