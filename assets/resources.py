@@ -257,4 +257,5 @@ class LabelStudioResource(dg.ConfigurableResource):
             self.project_title,
             label_config_xml(class_names),
             local_root=lake_root / FRAMES_DIR,
+            document_root=lake_root,
         )

@@ -28,7 +28,10 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every room's sub-commands."""
-    parser = argparse.ArgumentParser(prog="roadmark", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="roadmark",
+        description="roadmark: pipeline chores for scripts and for checking by hand.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -147,8 +147,16 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def _demo_command(args: argparse.Namespace) -> int:
     from roadmark_pipeline.demo_report import render_summary
+    from roadmark_pipeline.demo_steps import DemoStepError
+    from roadmark_pipeline.labeling.server import LabelStudioError
 
     options = DemoOptions(data_dir=args.data_dir, epochs=args.epochs, imgsz=args.imgsz)
-    summary = run_demo(options)
+    try:
+        summary = run_demo(options)
+    except (DemoStepError, LabelStudioError, FileNotFoundError) as error:
+        sys.stderr.write(f"roadmark demo: {error}\n")
+        if "port" in str(error).lower():
+            sys.stderr.write("roadmark demo: another port: ROADMARK_LS_PORT=18090 make demo\n")
+        return 1
     sys.stdout.write(render_summary(summary, roadmark_home()) + "\n")
     return 0

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 DEMO_ANNOTATOR = "silver.annotator@roadmark.local"
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 DEMO_DEVICE = "demo-jetson-01"
 DEMO_CAMERA = "udacity-dashcam"
 
@@ -53,13 +54,16 @@ class DemoContext:
         """Execute one job in-process against the instance; a failure raises with the run id."""
         result = self.defs.resolve_job_def(job).execute_in_process(
             instance=self.instance,
-            run_config=run_config or {},
+            # Step events at DEBUG would bury the demo's story; the UI keeps them all.
+            run_config=merge_config(QUIET, run_config or {}),
             partition_key=partition_key,
             tags={"roadmark/origin": "demo", **(tags or {})},
             raise_on_error=False,
         )
         if not result.success:
-            raise DemoStepError(f"{job} failed (run {result.run_id}); open it in `make dev`")
+            raise DemoStepError(
+                f"{job} failed: {_failure(result)} (run {result.run_id[:8]}; `make dev` shows it)"
+            )
         LOG.info("%s succeeded (run %s)", job, result.run_id[:8])
         return result
 
@@ -113,7 +117,9 @@ def tick_and_launch(
                 request.run_config or {},
             ),
             partition_key=request.partition_key,
-            tags={"dagster/run_key": request.run_key or ""},
+            # The daemon recognises a sensor's own runs by these two tags: once sensors are
+            # turned on in `make dev`, it will not launch again what the demo already ran.
+            tags={"dagster/run_key": request.run_key or "", "dagster/sensor_name": sensor.name},
         )
         launched.append(run.run_id)
     LOG.info(
@@ -147,6 +153,18 @@ def _tick(
     if isinstance(result, dg.SkipReason):
         return dg.SensorResult(skip_reason=result.skip_message)
     return result
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    """The first failed step and the last line of its error (the user's part of the story)."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error is not None:
+            error = event.step_failure_data.error
+            while error.cause is not None and "Error occurred while" in error.message:
+                error = error.cause
+            message = error.message.strip().splitlines()[-1] if error.message.strip() else "?"
+            return f"step {event.step_key}: {message}"
+    return "see the run's events"
 
 
 def ingest_landed(context: DemoContext, options: DemoOptions, summary: DemoSummary) -> int:

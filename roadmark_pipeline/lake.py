@@ -117,6 +117,12 @@ def read_parquet(path: UPath | Path) -> pd.DataFrame:
         return pd.read_parquet(handle)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def staged_dir(final: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``final`` that replaces it only if the block succeeds.
@@ -132,6 +138,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    stage.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the folder is for everyone who reads
     try:
         yield stage
         old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")

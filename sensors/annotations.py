@@ -13,7 +13,7 @@ from roadmark_pipeline.taxonomy import class_names
     name="annotation_sensor",
     job=pull_annotations_job,
     minimum_interval_seconds=120,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def annotation_sensor(
     context: dg.SensorEvaluationContext, label_studio: LabelStudioResource, lake: LakeResource

@@ -19,7 +19,7 @@ def _metadata_text(event: dg.EventLogEntry, key: str) -> str:
     jobs=[retrain_release_job, relabel_job],
     name="drift_sensor",
     minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def drift_sensor(
     context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
@@ -58,7 +58,7 @@ def drift_sensor(
     job=drift_job,
     name="nightly_drift_schedule",
     execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
 )
 def nightly_drift_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Every night at 02:00 UTC, collect yesterday's telemetry and check it for drift."""
@@ -71,6 +71,6 @@ tuf_refresh_schedule = dg.ScheduleDefinition(
     job_name="tuf_refresh_job",
     cron_schedule="0 */6 * * *",
     execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Every 6 hours: re-sign the TUF timestamp, which expires after a day.",
 )

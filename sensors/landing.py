@@ -44,7 +44,7 @@ def make_landing_sensor(
         name=name,
         job=ingest_job,
         minimum_interval_seconds=minimum_interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=dg.DefaultSensorStatus.STOPPED,
     )
     def _sensor(
         context: dg.SensorEvaluationContext,
