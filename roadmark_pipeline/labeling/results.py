@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 
 from roadmark_pipeline.labeling.config import (
     BORDERLINE_CHOICE,
@@ -19,6 +18,7 @@ from roadmark_pipeline.labeling.config import (
     IMAGE_NAME,
 )
 from roadmark_pipeline.labeling.geometry import PixelBox, pixels_to_rectangle
+from roadmark_pipeline.video.still import open_image
 
 LOG = logging.getLogger(__name__)
 
@@ -104,9 +104,9 @@ def exif_orientation(path: Path) -> int:
         1..8; 1 means the stored pixels are already upright.
     """
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             value = int(image.getexif().get(_EXIF_ORIENTATION, 1))
-    except (OSError, UnidentifiedImageError, ValueError):
+    except (OSError, SyntaxError, TypeError, ValueError):  # UnreadableSourceError included
         return 1
     return value if 1 <= value <= 8 else 1
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from roadmark_pipeline.video.still import open_image
 
 LOG = logging.getLogger(__name__)
 
@@ -247,8 +247,8 @@ def scan_yolo_folder(images_dir: Path, labels_dir: Path, n_classes: int | None =
 def _image_problem(path: Path) -> str:
     """Return why an image cannot be used, or "" when it decodes."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image.load()
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except (OSError, SyntaxError, ValueError) as error:  # UnreadableSourceError included
         return f"unreadable image ({type(error).__name__})"
     return ""
