@@ -129,6 +129,17 @@ def check_cleanlab_inputs(
             raise LabelQualityError(f"image {name}: {problem}")
 
 
+def unit_scores(scores: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Return cleanlab scores as float64 clipped to [0, 1].
+
+    cleanlab pools box scores with a softmin (a softmax-weighted dot product) and combines the
+    sub-scores as ``exp(sum(w * log(score)))``; both round, so a clean frame can come back as
+    ``1.0000000000000002`` (nine boxes and no prediction do). Our scores promise [0, 1], so the
+    rounding is clipped off here, once, for every score we return.
+    """
+    return np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+
+
 def _subtype_scores(labels: list[dict], predictions: list) -> dict[str, npt.NDArray[np.float64]]:
     """Pooled per-image scores of each issue type (lower = more likely that issue)."""
     from cleanlab.object_detection import rank
@@ -209,7 +220,8 @@ def find_label_issues(
         class_names: Taxonomy order.
 
     Returns:
-        One row per frame, worst first: ``frame_id``, ``quality_score`` (0 bad .. 1 clean),
+        One row per frame, worst first: ``frame_id``, ``quality_score`` (0 bad .. 1 clean,
+        clipped to [0, 1], see :func:`unit_scores`),
         ``is_issue``, ``issue_type`` (``"overlooked"``, ``"swapped"``, ``"badly_located"`` or
         ``""``) and the three pooled sub-scores ``overlooked_score``, ``swap_score``,
         ``badloc_score``.
@@ -232,10 +244,12 @@ def find_label_issues(
     labels, preds = to_cleanlab_inputs(frames, ground_truth, predictions, len(class_names))
     check_cleanlab_inputs(labels, preds, len(class_names))
 
-    quality = rank.get_label_quality_scores(labels, preds, verbose=False)
+    quality = unit_scores(rank.get_label_quality_scores(labels, preds, verbose=False))
     with _cleanlab_in_process():
         is_issue = np.asarray(cl_filter.find_label_issues(labels, preds), dtype=bool)
-    subtypes = _subtype_scores(labels, preds)
+    subtypes = {
+        name: unit_scores(scores) for name, scores in _subtype_scores(labels, preds).items()
+    }
     stacked = np.vstack([subtypes[name] for name in ISSUE_TYPES])
     worst = np.array(list(ISSUE_TYPES.values()))[np.argmin(stacked, axis=0)]
 

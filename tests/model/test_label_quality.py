@@ -153,6 +153,27 @@ def test_clean_frames_without_any_box_do_not_crash():
     assert issues["quality_score"].tolist() == [1.0, 1.0]
 
 
+@pytest.mark.parametrize("n_boxes", [9, 11])
+def test_scores_stay_within_zero_and_one_when_cleanlab_rounds_above_one(n_boxes):
+    # n equal boxes and no prediction at all: cleanlab's softmin pooling rounds to 1 + 2e-16.
+    from cleanlab.object_detection import rank
+
+    frames = pd.DataFrame({"frame_id": ["a"]})
+    truth = pd.DataFrame(
+        [("a", 0, 10.0 * i, 10.0, 10.0 * i + 8, 30.0) for i in range(n_boxes)],
+        columns=["frame_id", "class_id", "x1", "y1", "x2", "y2"],
+    )
+    no_predictions = pd.DataFrame(columns=[*truth.columns, "score"])
+    labels, predictions = to_cleanlab_inputs(frames, truth, no_predictions, 2)
+    raw = rank.get_label_quality_scores(labels, predictions, verbose=False)
+    assert raw.max() > 1.0, "cleanlab no longer rounds above 1 here: this test checks nothing"
+
+    issues = find_label_issues(frames, truth, no_predictions, ["x", "y"])
+    scores = issues[["quality_score", "overlooked_score", "swap_score", "badloc_score"]]
+    assert ((scores >= 0.0) & (scores <= 1.0)).all().all()
+    assert issues["quality_score"].tolist() == [1.0]
+
+
 FORKS: list[int] = []
 os.register_at_fork(before=lambda: FORKS.append(os.getpid()))
 
