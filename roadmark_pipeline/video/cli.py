@@ -1,7 +1,10 @@
 """``roadmark probe`` and ``roadmark sample``: ingestion by hand or from scripts.
 
-A source that cannot be read gets one line on stderr naming the file and the fix, exit code 2,
-and nothing on disk: ``sample`` writes its frames and manifest in one atomic swap.
+A source that cannot be read, a bad option value or an OUT_DIR that cannot be used gets one
+line on stderr naming the input and the fix, exit code 2, and nothing on disk: ``sample``
+writes its frames and manifest in one atomic swap. ``sample`` only replaces a folder that is
+empty or a previous ``sample`` output (its manifest plus frame files), never one with other
+files in it.
 """
 
 from __future__ import annotations
@@ -9,12 +12,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import re
+import shutil
 import sys
+from pathlib import Path
+from typing import NoReturn
 
 LOG = logging.getLogger(__name__)
 
 EXIT_UNREADABLE = 2
 MANIFEST_NAME = "manifest.parquet"
+ORIGINALS_NAME = "originals"
+# A frame file of a sample output: <frame_index:06d>.jpg (longer indices on very long drives).
+_FRAME_FILE = re.compile(r"\d{6,}\.jpg")
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -33,11 +44,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "sample", help="sample upright, anonymised frames and write OUT_DIR/manifest.parquet"
     )
     sample.add_argument("video", help="a video file (or a still image)")
-    sample.add_argument("out_dir", help="folder for <frame_index:06d>.jpg and manifest.parquet")
+    sample.add_argument(
+        "out_dir",
+        help="new or empty folder (or a previous sample output, which is replaced) for "
+        "<frame_index:06d>.jpg and manifest.parquet",
+    )
     rule = sample.add_mutually_exclusive_group(required=True)
     rule.add_argument("--every-n", type=_positive_int, metavar="N", help="take every N-th frame")
     rule.add_argument(
-        "--every-seconds", type=_positive_float, metavar="T", help="take a frame every T seconds"
+        "--every-seconds",
+        type=_positive_seconds,
+        metavar="T",
+        help="take a frame every T seconds (a finite number > 0)",
     )
     sample.add_argument(
         "--skip-static", action="store_true", help="skip repeats while the vehicle stands still"
@@ -50,8 +68,25 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument(
         "--keep-originals", action="store_true", help="also keep unblurred frames in originals/"
     )
-    sample.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality (default 95)")
+    sample.add_argument(
+        "--jpeg-quality", type=_jpeg_quality, default=95, help="JPEG quality 1-100 (default 95)"
+    )
     sample.set_defaults(func=run_sample)
+    for parser in (probe, sample):
+        one_line_errors(parser)
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """Make ``parser`` report a bad argument in one stderr line (no usage block), exit 2.
+
+    Args:
+        parser: A sub-command's parser.
+    """
+
+    def error(message: str) -> NoReturn:
+        parser.exit(2, f"{parser.prog}: {message}; see {parser.prog} --help\n")
+
+    parser.error = error  # type: ignore[method-assign]
 
 
 def run_probe(args: argparse.Namespace) -> int:
@@ -75,37 +110,124 @@ def run_sample(args: argparse.Namespace) -> int:
     """Sample ``args.video`` into ``args.out_dir`` with its manifest; print a one-line summary.
 
     Returns:
-        0, or 2 when the source cannot be read.
+        0, or 2 when the source cannot be read or OUT_DIR cannot be used.
     """
     from roadmark_pipeline.video.anonymise import NullAnonymiser
     from roadmark_pipeline.video.errors import SidecarError, UnreadableSourceError
     from roadmark_pipeline.video.sampling import SamplingPolicy, sample_source
 
-    policy = SamplingPolicy(
-        every_n=args.every_n, every_seconds=args.every_seconds, skip_static=args.skip_static
-    )
+    out_dir, created = Path(args.out_dir), None
     try:
+        out_dir = out_dir.resolve() if out_dir.is_symlink() else out_dir
+        problem = out_dir_problem(out_dir)
+        created = _first_missing(out_dir)
+    except OSError as error:  # e.g. a name too long for the file system
+        problem = _sample_error(error, args.video, out_dir)
+    if problem:
+        return _fail(problem)
+
+    try:
+        policy = SamplingPolicy(
+            every_n=args.every_n, every_seconds=args.every_seconds, skip_static=args.skip_static
+        )
         manifest = sample_source(
             args.video,
-            args.out_dir,
+            out_dir,
             policy,
             anonymiser=NullAnonymiser() if args.no_anonymise else None,
             keep_originals=args.keep_originals,
             jpeg_quality=args.jpeg_quality,
             manifest_name=MANIFEST_NAME,
         )
-    except (UnreadableSourceError, SidecarError) as error:
-        return _fail(error)
-    except ValueError as error:  # a bad option value (e.g. --jpeg-quality 0)
-        return _fail(error)
+    except (UnreadableSourceError, SidecarError, ValueError, OSError) as error:
+        if created is not None:  # folders made on the way to OUT_DIR hold nothing of value
+            shutil.rmtree(created, ignore_errors=True)
+        return _fail(_sample_error(error, args.video, out_dir))
     summary = {
         "frames": len(manifest),
         "usable": int(manifest["usable"].sum()),
         "regions_blurred": int(manifest["regions_blurred"].sum()),
-        "manifest": f"{args.out_dir.rstrip('/')}/{MANIFEST_NAME}",
+        "manifest": str(out_dir / MANIFEST_NAME),
     }
     sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     return 0
+
+
+def out_dir_problem(out_dir: Path) -> str | None:
+    """Say why ``roadmark sample`` must not write into ``out_dir``, or None when it may.
+
+    ``sample`` replaces OUT_DIR as a whole, so only a missing folder, an empty one or a previous
+    sample output (``manifest.parquet`` plus frame files, optionally ``originals/``) may be used.
+
+    Args:
+        out_dir: The OUT_DIR argument.
+
+    Returns:
+        A one-line message naming the folder and the fix, or None.
+    """
+    fix = "pass a new or empty folder, or a previous roadmark sample output to replace"
+    if out_dir.exists() and not out_dir.is_dir():
+        return f"{out_dir}: is a file, not a folder; {fix}"
+    blocking = next((p for p in out_dir.absolute().parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        return f"{out_dir}: {blocking} is a file, so no folder can be made there; {fix}"
+    if not out_dir.is_dir():
+        return None
+    entries = sorted(out_dir.iterdir())
+    if not entries or is_sample_output(out_dir):
+        return None
+    shown = ", ".join(entry.name for entry in entries[:3]) + (", ..." if len(entries) > 3 else "")
+    return f"{out_dir}: folder holds other files ({shown}) that sampling would delete; {fix}"
+
+
+def is_sample_output(folder: Path) -> bool:
+    """Return True when ``folder`` holds only what ``roadmark sample`` writes.
+
+    Args:
+        folder: An existing folder.
+
+    Returns:
+        True when it has ``manifest.parquet`` and otherwise only frame files
+        (``<index:06d>.jpg``) and an ``originals/`` folder of frame files.
+    """
+    if not (folder / MANIFEST_NAME).is_file():
+        return False
+    for entry in folder.iterdir():
+        if entry.name == MANIFEST_NAME:
+            continue
+        if entry.name == ORIGINALS_NAME and entry.is_dir() and not entry.is_symlink():
+            if not all(_is_frame_file(inner) for inner in entry.iterdir()):
+                return False
+        elif not _is_frame_file(entry):
+            return False
+    return True
+
+
+def _is_frame_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink() and bool(_FRAME_FILE.fullmatch(path.name))
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder on the way to ``path`` that does not exist yet (None: all exist)."""
+    missing = None
+    for candidate in (path.absolute(), *path.absolute().parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
+def _sample_error(error: Exception, video: str, out_dir: Path) -> str:
+    """One line for a failed ``sample``: source and option errors as they are, IO by place."""
+    if not isinstance(error, OSError):
+        return str(error)
+    reason = error.strerror or str(error)
+    if error.filename is not None and Path(str(error.filename)) == Path(video):
+        return f"{video}: cannot read it ({reason}); check the file and its permissions"
+    return (
+        f"{out_dir}: cannot write the frames there ({reason}); pass a folder you can create and "
+        "write to, on a disk with free space"
+    )
 
 
 def _fail(error: Exception) -> int:
@@ -114,14 +236,38 @@ def _fail(error: Exception) -> int:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number; pass N >= 1, e.g. 25"
+        ) from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text}: must be a whole number >= 1, e.g. 25")
     return value
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; pass seconds T > 0, e.g. 1.0"
+        ) from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(
+            f"{text}: not a finite number; pass seconds T > 0, e.g. 1.0"
+        )
+    if value <= 0:
         raise argparse.ArgumentTypeError(f"{text}: must be > 0 seconds, e.g. 1.0")
+    return value
+
+
+def _jpeg_quality(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r}: pass a whole number within 1-100, e.g. 95")
     return value

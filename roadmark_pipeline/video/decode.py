@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from roadmark_pipeline.video.errors import UnreadableSourceError
+from roadmark_pipeline.video.errors import UnreadableSourceError, check_source_file
 
 LOG = logging.getLogger(__name__)
 
@@ -64,13 +64,7 @@ def open_video(path: Path) -> Iterator[tuple[av.container.InputContainer, av.str
         UnreadableSourceError: When the file is missing, empty, not a container FFmpeg reads, or
             holds no video stream.
     """
-    if not path.is_file():
-        raise UnreadableSourceError(f"{path}: no such file; check the path")
-    if path.stat().st_size == 0:
-        raise UnreadableSourceError(
-            f"{path}: empty file (0 bytes); copy it again from the camera or wait until the "
-            "upload has finished"
-        )
+    check_source_file(path, "copy it again from the camera or wait until the upload has finished")
     try:
         container = av.open(str(path), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError) as error:

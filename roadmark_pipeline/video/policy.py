@@ -50,7 +50,9 @@ class SamplingPolicy:
         if self.every_seconds is not None and not (
             math.isfinite(self.every_seconds) and self.every_seconds > 0
         ):
-            raise ValueError(f"every_seconds={self.every_seconds!r}: must be > 0, e.g. 1.0")
+            raise ValueError(
+                f"every_seconds={self.every_seconds!r}: must be a finite number > 0, e.g. 1.0"
+            )
         if not (math.isfinite(self.static_threshold) and self.static_threshold >= 0):
             raise ValueError(
                 f"static_threshold={self.static_threshold!r}: must be >= 0 grey levels, e.g. 3.0"

@@ -73,8 +73,12 @@ def sample_source(
 ) -> pd.DataFrame:
     """Sample a video (or a still) into upright, anonymised JPEGs and return their manifest.
 
-    ``out_dir`` is rebuilt as a whole: frames are written to a staging folder that replaces it
-    only when every frame is done, so a failed run leaves the previous content intact.
+    ``out_dir`` belongs to the sampler and is rebuilt as a whole: frames are written to a
+    staging folder that replaces it only when every frame is done, so a failed run leaves the
+    previous content intact, and a finished run deletes whatever else the folder held. The
+    pipeline calls this on lake folders it owns; a caller that does not own ``out_dir`` must
+    check it first (``roadmark sample`` refuses a folder that holds anything but a previous
+    sample output: ``video.cli.out_dir_problem``).
 
     Args:
         path: The video or still image.
@@ -95,11 +99,13 @@ def sample_source(
 
     Raises:
         UnreadableSourceError: When the source cannot be decoded at all.
-        ValueError: When ``jpeg_quality`` is outside 1-100.
+        ValueError: When ``jpeg_quality`` is outside 1-100 or ``out_dir`` is a file.
     """
     if not 1 <= int(jpeg_quality) <= 100:
         raise ValueError(f"jpeg_quality={jpeg_quality}: must be within 1-100, e.g. 95")
     source, final = Path(path), Path(out_dir).absolute()
+    if final.exists() and not final.is_dir():
+        raise ValueError(f"{final}: is a file, not a folder; pass a folder for the frames")
     writer = FrameWriter(
         final_dir=final,
         anonymiser=anonymiser if anonymiser is not None else HaarAnonymiser(),

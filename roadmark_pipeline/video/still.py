@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import ExifTags, Image, ImageOps
 
-from roadmark_pipeline.video.errors import UnreadableSourceError
+from roadmark_pipeline.video.errors import UnreadableSourceError, check_source_file
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -109,10 +109,7 @@ def open_image(path: Path) -> Image.Image:
             or its header does not parse.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UnreadableSourceError(f"{path}: no such file; check the path")
-    if path.stat().st_size == 0:
-        raise UnreadableSourceError(f"{path}: empty file (0 bytes); copy the image again")
+    check_source_file(path, "copy the image again")
     with path.open("rb") as handle:
         prefix = handle.read(16)
     name = next((name for magic, name in _SIGNATURES if prefix.startswith(magic)), None)

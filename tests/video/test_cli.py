@@ -83,7 +83,9 @@ def test_sample_every_seconds_with_options(tmp_path: Path) -> None:
     assert manifest["rule"].iloc[0] == "every_seconds=1;skip_static<=3"
 
 
-@pytest.mark.parametrize("kind", ["empty", "text", "audio", "missing"])
+@pytest.mark.parametrize(
+    "kind", ["empty", "text", "audio", "missing", "folder", "device", "long_name", "junk_still"]
+)
 @pytest.mark.parametrize("command", ["probe", "sample"])
 def test_bad_files_fail_with_one_line_and_leave_nothing(
     tmp_path: Path, kind: str, command: str
@@ -115,10 +117,151 @@ def test_sample_needs_exactly_one_rule(tmp_path: Path) -> None:
 
 def _bad_file(tmp_path: Path, kind: str) -> Path:
     path = tmp_path / f"{kind}.mp4"
-    if kind == "empty":
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "device":
+        path = Path("/dev/null")
+    elif kind == "long_name":
+        path = tmp_path / ("y" * 300 + ".mp4")
+    elif kind == "junk_still":
+        path = tmp_path / "photo.jpg"
+        path.write_text("not an image")
+    elif kind == "empty":
         path.write_bytes(b"")
     elif kind == "text":
         path.write_text("plain text, named like a video\n")
     elif kind == "audio":
         make_audio_only(path)
     return path
+
+
+def _assert_one_line_refusal(done: subprocess.CompletedProcess[str], *names: str) -> str:
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    for name in names:
+        assert name in lines[0]
+    return lines[0]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(folder)): path.read_bytes() if path.is_file() else b"<dir>"
+        for path in sorted(folder.rglob("*"))
+    }
+
+
+def test_sample_refuses_a_folder_with_other_files(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", count=20)
+    project = tmp_path / "myproject"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "notes.txt").write_text("my notes")
+    (project / "README").write_text("read me")
+    # a manifest alone does not make a sample output: README is still someone's file
+    (project / "manifest.parquet").write_bytes(b"PAR1")
+    before = _tree(tmp_path)
+
+    done = _roadmark("sample", clip, project, "--every-n", "5")
+
+    line = _assert_one_line_refusal(done, str(project), "README", "new or empty folder")
+    assert "would delete" in line
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("where", ["file", "below_a_file"])
+def test_sample_refuses_a_file_as_out_dir(tmp_path: Path, where: str) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", count=20)
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    out = afile if where == "file" else afile / "frames"
+    before = _tree(tmp_path)
+
+    done = _roadmark("sample", clip, out, "--every-n", "5")
+
+    _assert_one_line_refusal(done, str(out), "is a file")
+    assert _tree(tmp_path) == before  # no folder in its place, no .afile.old-XXXX left behind
+
+
+def test_sample_replaces_a_previous_output_and_fills_an_empty_folder(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", count=20)
+    out = tmp_path / "frames"
+    out.mkdir()
+
+    first = _roadmark("sample", clip, out, "--every-n", "5", "--keep-originals")
+    again = _roadmark("sample", clip, out, "--every-n", "10")
+
+    assert first.returncode == 0, first.stderr
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["000000.jpg", "000010.jpg", "manifest.parquet"]
+    assert pd.read_parquet(out / "manifest.parquet")["frame_index"].tolist() == [0, 10]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "frames"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--every-seconds", "inf", "not a finite number"),
+        ("--every-seconds", "-inf", "not a finite number"),
+        ("--every-seconds", "nan", "not a finite number"),
+        ("--every-seconds", "0", "must be > 0"),
+        ("--every-seconds", "soon", "is not a number"),
+        ("--every-n", "abc", "is not a whole number"),
+        ("--every-n", "2.5", "is not a whole number"),
+        ("--every-n", "0", "whole number >= 1"),
+        ("--jpeg-quality", "0", "within 1-100"),
+        ("--jpeg-quality", "high", "within 1-100"),
+    ],
+)
+def test_bad_option_values_name_the_option_in_one_line(
+    tmp_path: Path, option: str, value: str, says: str
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"never read: the options are checked first")
+    rule = [] if option != "--jpeg-quality" else ["--every-n", "5"]
+
+    done = _roadmark("sample", clip, tmp_path / "out", f"{option}={value}", *rule)
+
+    line = _assert_one_line_refusal(done, option, says)
+    assert "_positive" not in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("place", ["proc", "long_name"])
+def test_sample_into_an_impossible_folder_is_one_line(tmp_path: Path, place: str) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", count=10)
+    if place == "proc" and not Path("/proc/self").is_dir():
+        pytest.skip("no /proc on this system")
+    out = Path("/proc/roadmark-nope") if place == "proc" else tmp_path / ("x" * 300) / "frames"
+
+    done = _roadmark("sample", clip, out, "--every-n", "5")
+
+    _assert_one_line_refusal(done, str(out), "cannot write the frames there")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_failed_sample_removes_the_folders_it_made(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", count=10)
+    track = tmp_path / "clip.gpx"
+    track.write_text("<gpx><trkpt lat='1' lon='2'>")  # read only once the frames are staged
+    out = tmp_path / "new" / "deep" / "frames"
+
+    done = _roadmark("sample", clip, out, "--every-n", "5")
+
+    _assert_one_line_refusal(done, str(track))
+    assert not (tmp_path / "new").exists()
+
+
+def test_library_sample_source_refuses_a_file(tmp_path: Path) -> None:
+    from roadmark_pipeline.video.sampling import SamplingPolicy, sample_source
+
+    clip = make_clip(tmp_path / "clip.mp4", count=10)
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        sample_source(clip, afile, SamplingPolicy(every_n=5))
+
+    assert afile.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "clip.mp4"]
