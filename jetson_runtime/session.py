@@ -218,6 +218,19 @@ class CpuBackend(Backend):
 BACKENDS: tuple[Backend, ...] = (TensorRTBackend(), CudaBackend(), CpuBackend())
 
 
+def provider_problem(name: str, host: HostInfo | None = None) -> str | None:
+    """Return why the backend ``name`` cannot run here, or None when it can.
+
+    Args:
+        name: A backend name (``tensorrt``, ``cuda``, ``cpu``).
+        host: What the host offers; probed when None.
+    """
+    by_name = {backend.name: backend for backend in BACKENDS}
+    if name not in by_name:
+        return f"unknown; choose one of {sorted(by_name)}"
+    return by_name[name].unavailable(host or probe_host())
+
+
 def choose_providers(
     host: HostInfo, cache_root: Path, model_sha256: str, prefer: str | None = None
 ) -> ProviderChoice:
@@ -321,6 +334,7 @@ def open_session(
         SessionError: When the model cannot be loaded or its input is not (1, 3, S, S).
     """
     choice = choose_providers(host or probe_host(), cache_root, model_sha256, prefer)
+    ort.disable_telemetry_events()  # no usage events from the sessions this runtime opens
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")

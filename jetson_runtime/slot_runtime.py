@@ -53,9 +53,14 @@ def slot_command(slot: Path, args: list[str]) -> list[str]:
 
 
 def slot_env() -> dict[str, str]:
-    """Return the environment of a slot's runtime: marked as started, crash hooks removed."""
+    """Return the environment of a slot's runtime: marked as started, crash hooks removed.
+
+    ONNX Runtime's telemetry stays off in it (``ORT_DISABLE_TELEMETRY``), also for releases
+    whose runtime predates the switch in :mod:`jetson_runtime`; an explicit value is kept.
+    """
     env = dict(os.environ)
     env[IN_SLOT_ENV] = "1"
+    env.setdefault("ORT_DISABLE_TELEMETRY", "1")
     env.pop(CRASH_ENV, None)
     return env
 

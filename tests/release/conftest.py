@@ -80,13 +80,19 @@ class EdgeResult:
     stderr: str
 
 
+def edge_command() -> list[str]:
+    """The installed ``roadmark-edge`` console script (``python -m`` before it is installed)."""
+    script = Path(sys.executable).parent / "roadmark-edge"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "jetson_runtime.cli"]
+
+
 @pytest.fixture
 def edge() -> Callable[..., EdgeResult]:
-    """Run ``roadmark-edge`` (``python -m jetson_runtime.cli``) as a child process."""
+    """Run ``roadmark-edge`` as a child process, the way an operator does."""
 
     def call(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> EdgeResult:
         done = subprocess.run(
-            [sys.executable, "-m", "jetson_runtime.cli", *args],
+            [*edge_command(), *args],
             capture_output=True,
             text=True,
             timeout=timeout,
