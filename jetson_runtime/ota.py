@@ -55,6 +55,15 @@ from jetson_runtime.slots import (
     update_state,
 )
 from jetson_runtime.starts import record_start, start_not_counted, start_succeeded
+from jetson_runtime.trust import (
+    TRUSTED_ROOT,
+    TrustPlan,
+    clear_leftovers,
+    commit_trust,
+    has_stored_root,
+    plan_trust,
+    read_offered_root,
+)
 from jetson_runtime.tuf_client import download, open_updater, read_pointer, release_target
 
 __all__ = [
@@ -73,8 +82,6 @@ __all__ = [
 
 LOG = logging.getLogger(__name__)
 
-TRUSTED_ROOT = "trusted_root.json"
-
 
 @dataclass(frozen=True)
 class UpdateResult:
@@ -91,21 +98,6 @@ class UpdateResult:
     version: str | None
     previous: str | None
     channel: str
-
-
-def _trust_anchor(layout: DeviceLayout, trusted_root: Path | None) -> bytes:
-    """Return the root to bootstrap TUF with; provision it from ``trusted_root`` on first use."""
-    anchor = layout.tuf_dir / TRUSTED_ROOT
-    if trusted_root is not None and not anchor.exists():
-        layout.tuf_dir.mkdir(parents=True, exist_ok=True)
-        tmp = anchor.with_name(f".{TRUSTED_ROOT}.tmp")
-        shutil.copyfile(trusted_root, tmp)
-        os.replace(tmp, anchor)
-    cached = layout.tuf_dir / "metadata" / "root.json"
-    for candidate in (cached, anchor):
-        if candidate.is_file():
-            return candidate.read_bytes()
-    raise UpdateError("no_root", f"{layout.root}: no trusted root; pass --trusted-root FILE once")
 
 
 @contextmanager
@@ -170,12 +162,74 @@ def _switch(layout: DeviceLayout, stage: Path, version: str) -> str | None:
     return old.name if old else None
 
 
+def _open_trusted(
+    layout: DeviceLayout, trust: TrustPlan, repo_url: str, downloads: Path, source: str
+) -> Updater:
+    """Refresh the metadata with the planned root; store a new root once it has verified."""
+    try:
+        updater = open_updater(trust.metadata_dir, repo_url, trust.root, downloads)
+    except UpdateError as exc:
+        if trust.provision and exc.reason == "forged":
+            raise UpdateError(
+                "forged",
+                f"{exc}. The --trusted-root {source} does not sign this repository's metadata "
+                "and was not stored: pass this repository's own root",
+            ) from exc
+        raise
+    commit_trust(layout, trust)
+    return updater
+
+
+def _install(
+    layout: DeviceLayout,
+    repo_url: str,
+    channel: str,
+    offered: bytes | None,
+    *,
+    source: str,
+    reprovision: bool,
+    allow_downgrade: bool,
+) -> UpdateResult:
+    """The update itself, under the updater lock (see :func:`update`)."""
+    layout.staging.mkdir(parents=True, exist_ok=True)
+    clear_leftovers(layout)
+    stage = layout.staging / f"{uuid.uuid4().hex[:12]}"
+    workdir = stage.with_name(f"{stage.name}-tuf")
+    trust = plan_trust(layout, offered, source, workdir, reprovision=reprovision)
+    try:
+        updater = _open_trusted(layout, trust, repo_url, stage / "downloads", source)
+        checkpoint("refreshed")
+        version, files = read_pointer(updater, channel, stage)
+        update_state(layout, channel=channel, last_check=datetime.now(UTC).isoformat())
+        if version == layout.current_version():
+            LOG.info("channel %s: %s already current", channel, version)
+            return UpdateResult("up_to_date", version, layout.previous_version(), channel)
+        _check_wanted(layout, version, allow_downgrade)
+        _fetch_release(updater, version, files, stage)
+        shutil.rmtree(stage / "downloads", ignore_errors=True)
+        (stage / "channel.json").unlink(missing_ok=True)
+        run_health_check(stage, layout)
+        checkpoint("healthy")
+        previous = _switch(layout, stage, version)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    update_state(
+        layout, failed_starts=0, last_update=datetime.now(UTC).isoformat(), version=version
+    )
+    for leftover in layout.staging.iterdir():
+        shutil.rmtree(leftover, ignore_errors=True)
+    LOG.info("updated to %s (previous %s) from channel %s", version, previous, channel)
+    return UpdateResult("updated", version, previous, channel)
+
+
 def update(
     device_dir: Path,
     repo_url: str,
     *,
     channel: str = "stable",
     trusted_root: Path | None = None,
+    reprovision: bool = False,
     allow_downgrade: bool = False,
 ) -> UpdateResult:
     """Update the device to the release its channel points at, if it is newer and healthy.
@@ -184,41 +238,40 @@ def update(
         device_dir: The device folder.
         repo_url: The TUF repository's base URL (``metadata/`` and ``targets/`` below it).
         channel: ``stable`` or ``canary``.
-        trusted_root: The root metadata to trust; needed on the first update only.
+        trusted_root: The root metadata to trust: needed on the first update, accepted again
+            when it is the root already trusted, and replacing a stored root that is invalid.
+        reprovision: Let ``trusted_root`` replace a different, valid stored root (see
+            :mod:`jetson_runtime.trust`).
         allow_downgrade: Accept a release older than the running one.
 
     Returns:
         What was done.
 
     Raises:
-        UpdateError: When the update is refused or fails; the running release is untouched.
+        UpdateError: When the update is refused or fails; the running release is untouched, and
+            a device folder this call created is removed again unless a root was stored in it.
     """
     layout = DeviceLayout(Path(device_dir))
-    with _single_updater(layout):
-        root = _trust_anchor(layout, trusted_root)
-        layout.staging.mkdir(parents=True, exist_ok=True)
-        stage = layout.staging / f"{uuid.uuid4().hex[:12]}"
-        try:
-            updater = open_updater(layout, repo_url, root, stage / "downloads")
-            checkpoint("refreshed")
-            version, files = read_pointer(updater, channel, stage)
-            update_state(layout, channel=channel, last_check=datetime.now(UTC).isoformat())
-            if version == layout.current_version():
-                LOG.info("channel %s: %s already current", channel, version)
-                return UpdateResult("up_to_date", version, layout.previous_version(), channel)
-            _check_wanted(layout, version, allow_downgrade)
-            _fetch_release(updater, version, files, stage)
-            shutil.rmtree(stage / "downloads", ignore_errors=True)
-            (stage / "channel.json").unlink(missing_ok=True)
-            run_health_check(stage, layout)
-            checkpoint("healthy")
-            previous = _switch(layout, stage, version)
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
-        update_state(
-            layout, failed_starts=0, last_update=datetime.now(UTC).isoformat(), version=version
+    offered = read_offered_root(trusted_root) if trusted_root is not None else None
+    if offered is None and not has_stored_root(layout):
+        raise UpdateError(
+            "no_root", f"{layout.root}: no trusted root; pass --trusted-root FILE once"
         )
-        for leftover in layout.staging.iterdir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        LOG.info("updated to %s (previous %s) from channel %s", version, previous, channel)
-        return UpdateResult("updated", version, previous, channel)
+    created = not layout.root.exists()
+    with _single_updater(layout):
+        try:
+            return _install(
+                layout,
+                repo_url,
+                channel,
+                offered,
+                source=str(trusted_root),
+                reprovision=reprovision,
+                allow_downgrade=allow_downgrade,
+            )
+        except Exception:
+            # A first update that stored no root leaves no folder behind. Only the holder of
+            # the lock removes it, never an updater refused as busy.
+            if created and not (layout.tuf_dir / TRUSTED_ROOT).exists():
+                shutil.rmtree(layout.root, ignore_errors=True)
+            raise

@@ -21,7 +21,9 @@ class UpdateError(RuntimeError):
     Attributes:
         reason: A short code: ``forged``, ``rollback``, ``expired``, ``mismatch``, ``missing``,
             ``unreachable``, ``outdated``, ``bad_version``, ``invalid``, ``unhealthy``,
-            ``no_root``, ``busy``.
+            ``no_root``, ``bad_root`` (a root file that is not a usable TUF root, given or
+            stored), ``root_conflict`` (a different root given without ``--reprovision``),
+            ``busy``.
     """
 
     def __init__(self, reason: str, message: str) -> None:

@@ -14,7 +14,6 @@ from tuf.ngclient import Updater
 
 from jetson_runtime.bundle import BundleError, check_version_text
 from jetson_runtime.ota_steps import UpdateError
-from jetson_runtime.slots import DeviceLayout
 
 
 def channel_target(channel: str) -> str:
@@ -27,6 +26,16 @@ def release_target(version: str, name: str) -> str:
     return f"releases/{version}/{name}"
 
 
+def _root_cause(exc: BaseException) -> str:
+    """Return the innermost reason of a chained error, e.g. ``Connection refused``."""
+    inner = exc
+    while inner.__cause__ is not None or inner.__context__ is not None:
+        inner = inner.__cause__ or inner.__context__  # type: ignore[assignment]
+    if isinstance(inner, OSError) and inner.strerror:
+        return inner.strerror
+    return str(inner) or type(inner).__name__
+
+
 def _explain(exc: Exception, what: str) -> UpdateError:
     """Turn a TUF or download error into an :class:`UpdateError` with a clear message."""
     table = [
@@ -36,9 +45,16 @@ def _explain(exc: Exception, what: str) -> UpdateError:
         (tuf_errors.LengthOrHashMismatchError, "mismatch", "length/hash differs from signed"),
         (tuf_errors.DownloadLengthMismatchError, "mismatch", "length differs from signed"),
         (tuf_errors.DownloadHTTPError, "missing", "the repository does not serve it"),
-        (tuf_errors.DownloadError, "unreachable", "the repository cannot be reached"),
         (tuf_errors.RepositoryError, "invalid", "the repository metadata is invalid"),
     ]
+    if isinstance(exc, tuf_errors.DownloadError) and not isinstance(
+        exc, tuf_errors.DownloadHTTPError | tuf_errors.DownloadLengthMismatchError
+    ):
+        return UpdateError(
+            "unreachable",
+            f"{what}: the repository cannot be reached ({_root_cause(exc)}); check the URL and "
+            "that the server is up; the device keeps its release",
+        )
     for kind, reason, text in table:
         if isinstance(exc, kind):
             return UpdateError(
@@ -54,11 +70,12 @@ def _safe_name(name: str) -> str:
     return name
 
 
-def open_updater(layout: DeviceLayout, repo_url: str, root: bytes, downloads: Path) -> Updater:
+def open_updater(metadata_dir: Path, repo_url: str, root: bytes, downloads: Path) -> Updater:
     """Return a TUF updater for ``repo_url`` whose metadata is already refreshed.
 
     Args:
-        layout: The device folder (metadata is kept under its ``tuf/metadata``).
+        metadata_dir: Where the client keeps its metadata (the device's ``tuf/metadata``, or a
+            fresh folder while a new root is provisioned).
         repo_url: The repository's base URL (``metadata/`` and ``targets/`` below it).
         root: The trusted root metadata to bootstrap with.
         downloads: Where downloaded targets land by default.
@@ -66,7 +83,6 @@ def open_updater(layout: DeviceLayout, repo_url: str, root: bytes, downloads: Pa
     Raises:
         UpdateError: When the metadata is refused or the repository cannot be read.
     """
-    metadata_dir = layout.tuf_dir / "metadata"
     metadata_dir.mkdir(parents=True, exist_ok=True)
     base = repo_url.rstrip("/")
     try:
