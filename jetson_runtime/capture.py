@@ -8,6 +8,7 @@ the others are only grabbed (demuxed and decoded by the library, never converted
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -76,6 +77,18 @@ class Frame:
     retries: int = 0
     quality: dict[str, float] | None = None
     prepared: Any = None
+
+
+def quiet_native_logs() -> None:
+    """Keep FFmpeg's and OpenCV's own stderr warnings out of the command line's output.
+
+    A file that is not a video otherwise prints FFmpeg's and OpenCV's complaints around our
+    one-line error. FFmpeg reads its level when OpenCV first opens a file with it; a level already
+    set in the environment is kept.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's AV_LOG_QUIET
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # read by a slot's runtime as cv2 loads
+    cv2.setLogLevel(2)  # errors only, from now on in this process
 
 
 def has_gstreamer() -> bool:

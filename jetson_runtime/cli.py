@@ -1,13 +1,19 @@
 """``roadmark-edge``: update, run and inspect the device.
 
     roadmark-edge update --repo URL --device-dir DIR [--channel stable] [--trusted-root FILE]
+                         [--reprovision]
     roadmark-edge run --device-dir DIR --source SRC [--every-n N] [--inbox DIR|URL] [--max-frames N]
     roadmark-edge status --device-dir DIR [--json]
 
 ``run`` starts the runtime installed with the current release (its own slot), so the code and
 the model always roll forward and back together. Each start is counted; after
 ``--max-failed-starts`` starts in a row that never processed a frame, the device rolls back to
-the previous release by itself.
+the previous release by itself. Options, GPS file and source are checked before a start is
+counted: an operator's mistake never counts against the release.
+
+Every error is one line on stderr naming the input and the fix. Exit codes: 0 done, 1 an
+unexpected error (``--log-level DEBUG`` shows its traceback), 2 a bad option or input, 3 an
+update refused, 4 no device / no release / the release failed, 5 the source does not open.
 """
 
 from __future__ import annotations
@@ -24,11 +30,20 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 import jetson_runtime
 from jetson_runtime import __version__
 from jetson_runtime.bundle import BundleError, load_bundle
-from jetson_runtime.capture import SourceError
+from jetson_runtime.capture import SourceError, quiet_native_logs
+from jetson_runtime.inputs import (
+    NoDeviceError,
+    RunInputs,
+    UsageError,
+    check_device_dir,
+    check_run_inputs,
+    require_device,
+)
 from jetson_runtime.ota import (
     IN_SLOT_ENV,
     UpdateError,
@@ -43,20 +58,41 @@ from jetson_runtime.parquet import UTC
 from jetson_runtime.slots import BUNDLE_DIR, RUNTIME_DIR, DeviceLayout, read_state, update_state
 
 LOG = logging.getLogger("roadmark-edge")
-EXIT_REFUSED, EXIT_FAILED, EXIT_SOURCE = 3, 4, 5
+EXIT_INTERNAL, EXIT_USAGE, EXIT_REFUSED, EXIT_FAILED, EXIT_SOURCE = 1, 2, 3, 4, 5
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: what is wrong, and where help is."""
+
+    def error(self, message: str) -> NoReturn:  # noqa: D102
+        self.exit(EXIT_USAGE, f"{self.prog}: {message}; see '{self.prog} --help'\n")
+
+
+def _http_url(text: str) -> str:
+    if not text.lower().startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL")
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="roadmark-edge", description=__doc__.splitlines()[0])
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser = _Parser(prog="roadmark-edge", description=__doc__.splitlines()[0].replace("``", ""))
+    parser.add_argument(
+        "--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, help="default INFO"
+    )
     parser.add_argument("--version", action="version", version=f"jetson_runtime {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{update,run,status}")
 
     up = sub.add_parser("update", help="fetch, verify, health-check and switch to a new release")
-    up.add_argument("--repo", required=True, help="TUF repository base URL")
+    up.add_argument("--repo", required=True, type=_http_url, help="TUF repository base URL")
     up.add_argument("--device-dir", required=True, type=Path)
     up.add_argument("--channel", default="stable", choices=("stable", "canary"))
-    up.add_argument("--trusted-root", type=Path, help="root.json to trust (first update)")
+    up.add_argument("--trusted-root", type=Path, help="root metadata to trust (first update)")
+    up.add_argument(
+        "--reprovision",
+        action="store_true",
+        help="let --trusted-root replace the valid root this device already trusts",
+    )
     up.add_argument("--allow-downgrade", action="store_true", help="accept an older release")
 
     run = sub.add_parser("run", help="run the current release on a source")
@@ -77,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--device-dir", required=True, type=Path)
     status.add_argument("--json", action="store_true", help="print JSON")
 
-    health = sub.add_parser("health", help=argparse.SUPPRESS)
+    # No help= : argparse would list the internal command as "==SUPPRESS==".
+    health = sub.add_parser("health", description="internal: health-check a staged release")
     health.add_argument("--bundle", required=True, type=Path)
     health.add_argument("--device-dir", required=True, type=Path)
     return parser
@@ -88,12 +125,15 @@ def _emit(value: dict) -> None:
 
 
 def _cmd_update(args: argparse.Namespace) -> int:
+    if args.reprovision and args.trusted_root is None:
+        raise UsageError("--reprovision: needs --trusted-root FILE, the root to trust from now on")
     try:
         result = update(
             args.device_dir,
             args.repo,
             channel=args.channel,
             trusted_root=args.trusted_root,
+            reprovision=args.reprovision,
             allow_downgrade=args.allow_downgrade,
         )
     except UpdateError as exc:
@@ -107,12 +147,13 @@ def _cmd_update(args: argparse.Namespace) -> int:
 def _cmd_health(args: argparse.Namespace) -> int:
     from jetson_runtime.detector import Detector
     from jetson_runtime.health import check_health
+    from jetson_runtime.session import SessionError
 
     layout = DeviceLayout(args.device_dir)
     try:
         bundle = load_bundle(args.bundle)
         result = check_health(bundle, Detector.open(bundle, layout.engine_cache))
-    except BundleError as exc:
+    except (BundleError, SessionError) as exc:
         LOG.error("health check: %s", exc)
         return EXIT_FAILED
     for problem in result.problems:
@@ -146,19 +187,24 @@ def _launch_slot(layout: DeviceLayout, args: argparse.Namespace, argv: Sequence[
 
 
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from jetson_runtime.gps import GpsTrack
+    from jetson_runtime.detector import Detector
     from jetson_runtime.runner import run_source
+    from jetson_runtime.session import SessionError
     from jetson_runtime.storage import StoragePolicy
     from jetson_runtime.telemetry import TelemetrySpool
 
     layout = DeviceLayout(args.device_dir)
-    if layout.current() is None:
-        LOG.error("%s: no release installed; run 'roadmark-edge update' first", layout.root)
-        return EXIT_FAILED
+    require_device(layout, release=True)
+    inputs: RunInputs = check_run_inputs(args)  # before the start is counted
     if os.environ.get(IN_SLOT_ENV) != "1":
         _launch_slot(layout, args, argv)  # returns only when the slot has no runtime of its own
     device_id, camera = _device_identity(layout, args)
     bundle = load_bundle(layout.current() / BUNDLE_DIR)
+    try:
+        detector = Detector.open(bundle, layout.engine_cache, prefer=args.provider)
+    except SessionError as exc:
+        LOG.error("%s", exc)  # the release's model does not load: the start stays counted
+        return EXIT_FAILED
     spool = TelemetrySpool(
         layout.spool, device_id, bundle.config.class_names, read_state(layout).get("inbox")
     )
@@ -172,13 +218,13 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             camera_model=camera,
             evidence_dir=None if args.no_evidence else layout.evidence,
             max_frames=args.max_frames,
-            cache_root=layout.engine_cache,
-            gps=GpsTrack.from_csv(args.gps) if args.gps else None,
+            detector=detector,
+            gps=inputs.gps,
             storage=StoragePolicy(layout, args.storage_share),
             on_first_frame=lambda: start_succeeded(layout),
         )
     except SourceError as exc:
-        start_not_counted(layout)  # the source failed, not the release
+        start_not_counted(layout)  # a live source that failed: not the release's fault
         LOG.error("%s", exc)
         return EXIT_SOURCE
     last_run = {"at": datetime.now(UTC).isoformat(), "source": args.source, **asdict(summary)}
@@ -227,7 +273,9 @@ def device_status(layout: DeviceLayout, share: float = 0.5) -> dict:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    status = device_status(DeviceLayout(args.device_dir))
+    layout = DeviceLayout(args.device_dir)
+    require_device(layout)  # looks only: a status never creates the folder
+    status = device_status(layout)
     if args.json:
         _emit(status)
         return 0
@@ -249,26 +297,56 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if level != "DEBUG":
+        # The TUF client's HTTP library warns once per retry, and tuf logs each key it could not
+        # verify: the one-line refusal already names the cause.
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+        logging.getLogger("tuf").setLevel(logging.WARNING)
+        quiet_native_logs()
+
+
+def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    check_device_dir(args.device_dir)
+    if args.command == "update":
+        return _cmd_update(args)
+    if args.command == "run":
+        return _cmd_run(args, argv)
+    if args.command == "health":
+        return _cmd_health(args)
+    return _cmd_status(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``roadmark-edge`` with ``argv`` (``sys.argv[1:]`` when None); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(args.log_level)
     try:
-        if args.command == "update":
-            return _cmd_update(args)
-        if args.command == "run":
-            return _cmd_run(args, argv)
-        if args.command == "health":
-            return _cmd_health(args)
-        return _cmd_status(args)
-    except BundleError as exc:
+        return _dispatch(args, argv)
+    except UsageError as exc:
+        LOG.error("%s", exc)
+        return EXIT_USAGE
+    except SourceError as exc:
+        LOG.error("%s", exc)
+        return EXIT_SOURCE
+    except (NoDeviceError, BundleError) as exc:
         LOG.error("%s", exc)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        LOG.error("interrupted")
+        return 130
+    except Exception as exc:  # the last net: one line, the traceback only when asked for
+        LOG.debug("traceback", exc_info=True)
+        LOG.error(
+            "unexpected %s: %s; rerun with --log-level DEBUG for the traceback and report it",
+            type(exc).__name__,
+            exc,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

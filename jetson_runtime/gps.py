@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+TRACK_HINT = "pass a t_ms,lat,lon CSV recorded with the source (see docs/edge.md)"
+
 
 class GpsError(ValueError):
     """A GPS track file that cannot be read."""
@@ -46,10 +48,12 @@ class GpsTrack:
                     (float(r["t_ms"]), float(r["lat"]), float(r["lon"]))
                     for r in csv.DictReader(handle)
                 ]
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise GpsError(f"{path}: not a t_ms,lat,lon CSV ({exc}); see docs/edge.md") from exc
+        except OSError as exc:
+            raise GpsError(f"{path}: cannot read it ({exc.strerror}); {TRACK_HINT}") from exc
+        except (KeyError, ValueError, TypeError) as exc:
+            raise GpsError(f"{path}: not a t_ms,lat,lon CSV ({exc}); {TRACK_HINT}") from exc
         if not rows:
-            raise GpsError(f"{path}: the track is empty")
+            raise GpsError(f"{path}: the track is empty; {TRACK_HINT}")
         data = np.array(sorted(rows), dtype=np.float64)
         if np.any(np.abs(data[:, 1]) > 90) or np.any(np.abs(data[:, 2]) > 180):
             raise GpsError(f"{path}: a latitude/longitude is out of range; use WGS84 degrees")

@@ -90,7 +90,13 @@ class FsspecInbox(Inbox):
                 f"{url}: install fsspec (and s3fs) to upload to object stores"
             ) from exc
         self.url = url.rstrip("/")
-        self._fs, self._root = fsspec.core.url_to_fs(self.url)
+        try:
+            self._fs, self._root = fsspec.core.url_to_fs(self.url)
+        except (ImportError, ValueError) as exc:  # no driver for the scheme, or an unknown one
+            raise InboxError(
+                f"{url}: fsspec cannot open it ({exc}); pass a folder, an http(s):// URL, or an "
+                "object-store URL whose driver is installed (s3fs for s3://)"
+            ) from exc
 
     def __str__(self) -> str:
         return self.url

@@ -72,6 +72,13 @@ TELEMETRY_COLUMNS: tuple[str, ...] = tuple(COLUMN_KINDS)
 SPOOL_FIELDS = ("batch_id", "row_id", "device_id")
 
 
+def device_id_problem(device_id: str) -> str | None:
+    """Return why ``device_id`` cannot name a device (it names files and folders), or None."""
+    if not device_id or any(c in device_id for c in "/\\:") or device_id.startswith("."):
+        return "must be a plain name without / \\ : that does not start with a dot"
+    return None
+
+
 class TelemetryError(ValueError):
     """A telemetry row that does not follow the contract."""
 
@@ -159,8 +166,9 @@ class TelemetrySpool:
         batch_rows: int = 300,
         batch_seconds: float = 60.0,
     ) -> None:
-        if not device_id or any(c in device_id for c in "/\\:") or device_id.startswith("."):
-            raise TelemetryError(f"device id {device_id!r} must be a plain name without / \\ :")
+        problem = device_id_problem(device_id)
+        if problem is not None:
+            raise TelemetryError(f"device id {device_id!r}: {problem}")
         self.root = Path(spool_dir)
         self.device_id = device_id
         self.class_names = tuple(class_names)
