@@ -120,6 +120,41 @@ def parse_label_config(xml: str) -> list[str]:
     return [str(name) for name in names]
 
 
+def class_names_from_text(text: str) -> list[str]:
+    """Return class names in id order from a labeling config XML or a plain class list.
+
+    Text whose first non-blank character is ``<`` is read as a Label Studio labeling config
+    (:func:`parse_label_config`); anything else as a class list, one name per line (the
+    ``classes.txt`` of YOLO tools), blank lines and ``#`` comments skipped.
+
+    Args:
+        text: The file's text.
+
+    Returns:
+        Class names; the index of a name is its class id.
+
+    Raises:
+        LabelConfigError: When the XML is not a usable config, or the list is empty or repeats
+            a name.
+    """
+    text = text.lstrip("\ufeff")
+    if text.lstrip().startswith("<"):
+        return parse_label_config(text)
+    names = [line.strip() for line in text.splitlines()]
+    names = [name for name in names if name and not name.startswith("#")]
+    if not names:
+        raise LabelConfigError(
+            "class list is empty; write one class name per line, or pass the project's labeling "
+            "config XML"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise LabelConfigError(
+            f"class list repeats {repeated}; each class must appear once (its line is its id)"
+        )
+    return names
+
+
 def box_label_name(xml: str) -> str:
     """Return the ``name`` of the box-label tag (``from_name`` of box results).
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from roadmark_pipeline.labeling.config import (
     LabelConfigError,
     box_label_name,
+    class_names_from_text,
     label_config_xml,
     parse_label_config,
 )
@@ -73,3 +76,40 @@ def test_bad_configs_give_a_clear_error(xml: str, message: str) -> None:
 def test_bad_class_lists_are_refused(names: list[str]) -> None:
     with pytest.raises(LabelConfigError):
         label_config_xml(names)
+
+
+def test_r05_class_list_reads_as_the_classes(cases_dir) -> None:
+    text = (cases_dir / "R05" / "classes.txt").read_text()
+    assert class_names_from_text(text) == ["car"]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("white_line\nyellow_line\n", ["white_line", "yellow_line"]),
+        ("\ufeff# ids follow the lines\n\n a \nb\r\nc\n\n", ["a", "b", "c"]),
+        ("traffic light\nbus", ["traffic light", "bus"]),
+    ],
+)
+def test_plain_class_lists_keep_their_line_order(text: str, names: list[str]) -> None:
+    assert class_names_from_text(text) == names
+
+
+def test_xml_is_still_read_as_a_labeling_config() -> None:
+    xml = label_config_xml(["b", "a"])
+    assert class_names_from_text("\n  " + xml) == ["b", "a"]
+    with pytest.raises(LabelConfigError, match="not valid XML"):
+        class_names_from_text("<View><RectangleLabels>")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "class list is empty"),
+        ("\n# only a comment\n", "empty"),
+        ("a\nb\na\n", "repeats ['a']"),
+    ],
+)
+def test_bad_class_list_files_are_refused(text: str, says: str) -> None:
+    with pytest.raises(LabelConfigError, match=re.escape(says)):
+        class_names_from_text(text)
