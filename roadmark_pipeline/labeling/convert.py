@@ -7,6 +7,11 @@ them), EXIF-rotated images (boxes drawn on the sideways pixels are turned uprigh
 from the labeling config's order (never the export's), boxes past the image edge (clipped),
 exact and near-duplicate boxes (dropped, reported), and the task states reviewed-empty,
 unannotated and cancelled.
+
+A task with a region that cannot become a box (a malformed result, no size to read percentages
+against) or with malformed annotations is ``unconvertible``: its boxes are incomplete, so it is
+neither labelled nor background, and nothing downstream trains on it. An export that is not a
+list of task objects with whole-number ids is refused (ValueError).
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ from typing import Any
 import pandas as pd
 
 from roadmark_pipeline.ids import frame_id as make_frame_id
-from roadmark_pipeline.labeling.regions import RegionContext, annotation_boxes
+from roadmark_pipeline.labeling.regions import (
+    UNCONVERTIBLE_KINDS,
+    RegionContext,
+    annotation_boxes,
+    whole_number,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -53,7 +63,7 @@ ANNOTATION_COLUMNS = [
     "lead_time_s",
 ]
 ISSUE_COLUMNS = ["task_id", "annotation_id", "region_id", "kind", "detail"]
-TASK_STATUSES = ("labelled", "reviewed_empty", "unannotated", "cancelled")
+TASK_STATUSES = ("labelled", "reviewed_empty", "unannotated", "cancelled", "unconvertible")
 DEFAULT_DEDUPE_IOU = 0.9
 
 
@@ -64,10 +74,12 @@ class ExportTables:
     Attributes:
         boxes: One row per kept box (``BOX_COLUMNS``); pixels in the upright image.
         tasks: One row per task: ``task_id, frame_id, status, n_annotations`` where status is
-            one of ``labelled, reviewed_empty, unannotated, cancelled``.
+            one of ``labelled, reviewed_empty, unannotated, cancelled, unconvertible`` (a
+            region or annotation could not be converted: see ``issues`` for why).
         annotations: One row per annotation, empty ones included (throughput counts them).
         issues: What was dropped or corrected, one row per region: duplicates, unknown labels,
-            boxes outside the image, EXIF turns, size mismatches.
+            boxes outside the image, EXIF turns, size mismatches, and (kinds in
+            ``UNCONVERTIBLE_KINDS``) what made a task unconvertible.
     """
 
     boxes: pd.DataFrame
@@ -99,25 +111,28 @@ def parse_export(
         is a one-frame source), else it is None.
 
     Raises:
-        ValueError: When ``export`` is not a list of task dicts.
+        ValueError: When ``export`` is not a list of task dicts, or a task id is not a whole
+            number.
     """
-    if not isinstance(export, list) or any(not isinstance(task, dict) for task in export):
-        raise ValueError(
-            "export must be a list of task objects (Label Studio JSON export, not JSON-MIN/CSV)"
-        )
+    check_export(export)
 
     context = RegionContext(class_names=list(class_names), dedupe_iou=dedupe_iou, issues=[])
     boxes: list[dict[str, Any]] = []
     tasks: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for task in export:
-        context.task_id = int(task.get("id") or 0)
-        context.data = dict(task.get("data") or {})
+        context.task_id = task_id(task)
+        context.data = task_data(task)
         context.frame_id = task_frame_id(task)
+        first_issue = len(context.issues)
+        if not isinstance(task.get("data") or {}, dict):
+            detail = f'"data" is a {type(task["data"]).__name__}, not an object'
+            context.note(0, None, "malformed", detail)
         task_boxes, task_annotations = _parse_task(task, context)
         boxes += task_boxes
         annotations += task_annotations
-        tasks.append(_task_row(context, task_annotations))
+        broken = any(i["kind"] in UNCONVERTIBLE_KINDS for i in context.issues[first_issue:])
+        tasks.append(_task_row(context, task_annotations, broken))
 
     tables = ExportTables(
         boxes=_frame(boxes, BOX_COLUMNS),
@@ -129,6 +144,44 @@ def parse_export(
     return tables
 
 
+def check_export(export: Any) -> None:
+    """Refuse what is not a Label Studio JSON export: a list of task objects with whole ids.
+
+    Args:
+        export: The parsed JSON.
+
+    Raises:
+        ValueError: Naming the first task at fault and the fix.
+    """
+    if not isinstance(export, list) or any(not isinstance(task, dict) for task in export):
+        raise ValueError(
+            "export must be a list of task objects (Label Studio JSON export, not JSON-MIN/CSV)"
+        )
+    for position, task in enumerate(export):
+        if whole_number(task.get("id", 0)) is None:
+            raise ValueError(
+                f"task #{position} has id {task.get('id')!r}, not a whole number; export the "
+                "project again as JSON"
+            )
+
+
+def task_id(task: dict[str, Any]) -> int:
+    """A task's id (0 when it has none); :func:`check_export` has refused ids that are not."""
+    return whole_number(task.get("id")) or 0
+
+
+def task_data(task: dict[str, Any]) -> dict[str, Any]:
+    """A task's ``data`` object (empty when missing or not an object)."""
+    data = task.get("data")
+    return dict(data) if isinstance(data, dict) else {}
+
+
+def task_annotations(task: dict[str, Any]) -> list[Any]:
+    """A task's ``annotations`` list as exported (empty when missing or not a list)."""
+    annotations = task.get("annotations")
+    return annotations if isinstance(annotations, list) else []
+
+
 def task_frame_id(task: dict[str, Any]) -> str | None:
     """Return a task's frame id: ``data.frame_id``, else ``source_sha256`` + ``frame_index``.
 
@@ -138,10 +191,11 @@ def task_frame_id(task: dict[str, Any]) -> str | None:
     Returns:
         The frame id, or None when the task carries neither.
     """
-    data = task.get("data") or {}
+    data = task_data(task)
     if data.get("frame_id"):
         return str(data["frame_id"])
-    for holder in (task.get("meta") or {}, data):
+    meta = task.get("meta")
+    for holder in (meta if isinstance(meta, dict) else {}, data):
         index = _frame_index(holder.get("frame_index"))
         if holder.get("source_sha256") and index is not None:
             return make_frame_id(str(holder["source_sha256"]), index)
@@ -181,12 +235,20 @@ def _parse_task(
     """Convert the annotations of one task into box rows and annotation rows."""
     boxes: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
-    for annotation in task.get("annotations") or []:
+    listed = task.get("annotations")
+    if listed is not None and not isinstance(listed, list):
+        detail = f'"annotations" is a {type(listed).__name__}, not a list'
+        context.note(0, None, "malformed", detail)
+    for position, annotation in enumerate(task_annotations(task)):
+        if not isinstance(annotation, dict):
+            detail = f"annotation #{position} is a {type(annotation).__name__}, not an object"
+            context.note(0, None, "malformed", detail)
+            continue
         cancelled = bool(annotation.get("was_cancelled"))
         rows = [] if cancelled else annotation_boxes(annotation, context)
         meta = {
             "task_id": context.task_id,
-            "annotation_id": int(annotation.get("id") or 0),
+            "annotation_id": whole_number(annotation.get("id")) or 0,
             "annotator": annotator_name(annotation.get("completed_by")),
             "frame_id": context.frame_id,
             "created_at": _timestamp(annotation.get("created_at")),
@@ -204,10 +266,14 @@ def _parse_task(
     return boxes, annotations
 
 
-def _task_row(context: RegionContext, annotations: list[dict[str, Any]]) -> dict[str, Any]:
-    """Status of a task from its annotations."""
+def _task_row(
+    context: RegionContext, annotations: list[dict[str, Any]], broken: bool
+) -> dict[str, Any]:
+    """Status of a task from its annotations; ``broken``: something could not be converted."""
     live = [a for a in annotations if not a["was_cancelled"]]
-    if live:
+    if broken:
+        status = "unconvertible"
+    elif live:
         status = "labelled" if any(a["n_boxes"] > 0 for a in live) else "reviewed_empty"
     else:
         status = "cancelled" if annotations else "unannotated"
@@ -230,7 +296,13 @@ def _frame(rows: Iterable[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
 
 
 def _timestamp(value: Any) -> pd.Timestamp | None:
-    return pd.Timestamp(value) if value else None
+    if not value or not isinstance(value, str | int | float):
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return None if pd.isna(stamp) else stamp
 
 
 def _float_or_nan(value: Any) -> float:

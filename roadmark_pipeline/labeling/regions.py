@@ -4,11 +4,14 @@ Percent vs pixels (each result's ``original_width`` and ``original_height``), ne
 width/height, rotated rectangles (the axis-aligned pixel box around them), EXIF-rotated images
 (boxes drawn on the sideways pixels are turned upright), class ids from the labeling config's
 order, boxes past the image edge (clipped) and exact or near-duplicate boxes (dropped): each
-region dropped or corrected is noted as an issue row.
+region dropped or corrected is noted as an issue row. A region that was drawn but cannot become
+a box (malformed, or no size to read its percentages against) is noted with a kind in
+:data:`UNCONVERTIBLE_KINDS`: its annotation is incomplete, and its task must not be trained on.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -25,6 +28,10 @@ from roadmark_pipeline.labeling.geometry import (
 )
 
 _BOX_TYPES = {"rectanglelabels": "rectanglelabels", "labels": "labels"}
+_GEOMETRY_KEYS = ("x", "y", "width", "height")
+# Notes meaning a drawn region could not become a box: writing the rest of the annotation
+# would teach the model that nothing is there.
+UNCONVERTIBLE_KINDS = frozenset({"malformed", "no_size"})
 
 
 @dataclass
@@ -62,15 +69,25 @@ def annotation_boxes(annotation: dict[str, Any], context: RegionContext) -> list
         One dict per kept box: ``class_id, class_name, x1, y1, x2, y2, width, height,
         borderline`` in pixels of the upright frame.
     """
-    results = annotation.get("result") or []
+    annotation_id = whole_number(annotation.get("id")) or 0
+    results = annotation.get("result")
+    if results is None:
+        results = []
+    if not isinstance(results, list):
+        context.note(annotation_id, None, "malformed", f'"result" is {_kind(results)}, not a list')
+        return []
+    for index, result in enumerate(results):
+        if not isinstance(result, dict):
+            detail = f"result #{index} is {_kind(result)}, not an object"
+            context.note(annotation_id, None, "malformed", detail)
+    results = [result for result in results if isinstance(result, dict)]
     borderline_ids = {
         result.get("id")
         for result in results
         if result.get("type") == "choices"
         and result.get("from_name") == BORDERLINE_NAME
-        and BORDERLINE_CHOICE in ((result.get("value") or {}).get("choices") or [])
+        and BORDERLINE_CHOICE in _choices(result.get("value"))
     }
-    annotation_id = int(annotation.get("id") or 0)
 
     rows: list[dict[str, Any]] = []
     for result in results:
@@ -83,16 +100,37 @@ def annotation_boxes(annotation: dict[str, Any], context: RegionContext) -> list
     return _drop_duplicates(rows, annotation_id, context)
 
 
+def whole_number(value: Any) -> int | None:
+    """An id or a count from an export: an int (or a string of one), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
 def _result_box(
     result: dict[str, Any], annotation_id: int, context: RegionContext
 ) -> dict[str, Any] | None:
     """One region -> a box row in upright pixels, or None (recorded as an issue)."""
-    value = result.get("value") or {}
+    value = result.get("value")
     note = partial(context.note, annotation_id, result.get("id"))
+    if not isinstance(value, dict):
+        note("malformed", f'"value" is {_kind(value)}, not an object')
+        return None
 
-    labels = value.get(_BOX_TYPES[result["type"]]) or []
-    if not labels or not all(key in value for key in ("x", "y", "width", "height")):
-        note("malformed", "region without a label or without x/y/width/height")
+    labels = value.get(_BOX_TYPES[result["type"]])
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        note("malformed", f"{_BOX_TYPES[result['type']]} is {labels!r}, not a list of labels")
+        return None
+    geometry = {key: value.get(key) for key in (*_GEOMETRY_KEYS, "rotation")}
+    bad = [k for k, v in geometry.items() if not _finite(v) and (k != "rotation" or v is not None)]
+    if bad:
+        note("malformed", f"{', '.join(bad)} not finite numbers ({geometry})")
         return None
     if len(labels) > 1:
         note("multi_label", f"{labels}: kept the first")
@@ -127,14 +165,39 @@ def _result_size(
     result: dict[str, Any], context: RegionContext, note: Any
 ) -> tuple[int, int] | None:
     """The pixel size the percentages refer to: the result's original size, else the task's."""
-    width = result.get("original_width") or context.data.get("width")
-    height = result.get("original_height") or context.data.get("height")
-    if not width or not height:
-        note("no_size", "no original_width/original_height in the result nor width/height in data")
+    own = _pixels(result.get("original_width")), _pixels(result.get("original_height"))
+    if own[0] and own[1]:
+        return own[0], own[1]
+    task = _frame_size(context.data)
+    if task is None:
+        note(
+            "no_size",
+            f"original_width/original_height are {result.get('original_width')!r}/"
+            f"{result.get('original_height')!r} and the task has no width/height",
+        )
         return None
-    if not result.get("original_width"):
-        note("size_from_task", "original size missing; used the task's width/height")
-    return int(width), int(height)
+    note("size_from_task", "original size missing or not positive; used the task's width/height")
+    return task
+
+
+def _pixels(value: Any) -> int | None:
+    """A positive pixel count, or None (missing, 0, negative, not a number)."""
+    if not _finite(value) or value <= 0:
+        return None
+    return int(round(value))
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _choices(value: Any) -> list[Any]:
+    choices = value.get("choices") if isinstance(value, dict) else None
+    return choices if isinstance(choices, list) else []
+
+
+def _kind(value: Any) -> str:
+    return "missing" if value is None else f"a {type(value).__name__} ({str(value)[:40]!r})"
 
 
 def _upright_box(
@@ -146,7 +209,7 @@ def _upright_box(
     if frame_wh is None or frame_wh == size:
         return box, size
 
-    orientation = int(context.data.get("exif_orientation") or 1)
+    orientation = whole_number(context.data.get("exif_orientation")) or 1
     if orientation in TRANSPOSING_ORIENTATIONS and size == (frame_wh[1], frame_wh[0]):
         note(
             "exif_turned", f"box drawn on stored pixels; turned upright (orientation {orientation})"
@@ -159,9 +222,8 @@ def _upright_box(
 
 
 def _frame_size(data: dict[str, Any]) -> tuple[int, int] | None:
-    if data.get("width") and data.get("height"):
-        return int(data["width"]), int(data["height"])
-    return None
+    width, height = _pixels(data.get("width")), _pixels(data.get("height"))
+    return (width, height) if width and height else None
 
 
 def _drop_duplicates(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -83,3 +84,59 @@ def annotation(
         "updated_at": created_at,
         "lead_time": lead_time,
     }
+
+
+def _first_result(broken: dict[str, Any]) -> dict[str, Any]:
+    return broken["annotations"][0]["result"][0]
+
+
+def _set_value(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(broken: dict[str, Any]) -> None:
+        _first_result(broken)["value"][key] = value
+
+    return change
+
+
+def _set_result(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(broken: dict[str, Any]) -> None:
+        _first_result(broken)[key] = value
+
+    return change
+
+
+def _drop_size(broken: dict[str, Any]) -> None:
+    del _first_result(broken)["original_width"]
+    del _first_result(broken)["original_height"]
+
+
+def _set_annotation(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(broken: dict[str, Any]) -> None:
+        broken["annotations"][0][key] = value
+
+    return change
+
+
+# Ways a task's one box cannot be converted: each must leave the task out (never background).
+BREAKAGES: dict[str, Callable[[dict[str, Any]], None]] = {
+    "value_not_object": _set_result("value", "oops"),
+    "annotations_not_list": lambda broken: broken.update(annotations="notalist"),
+    "annotation_not_object": lambda broken: broken.update(annotations=["oops"]),
+    "result_not_list": _set_annotation("result", {"x": 1}),
+    "result_not_object": _set_annotation("result", [42]),
+    "labels_not_list": _set_value("rectanglelabels", "a"),
+    "x_as_text": _set_value("x", "10"),
+    "x_nan": _set_value("x", float("nan")),
+    "width_missing": _set_value("width", None),
+    "original_width_zero": _set_result("original_width", 0),
+    "original_size_missing": _drop_size,
+    "original_height_negative": _set_result("original_height", -500),
+    "original_width_text": _set_result("original_width", "wide"),
+    "data_not_object": lambda broken: broken.update(data="/data/upload/1/t7.jpg"),
+}
+
+
+def broken_task(breakage: str, task_id: int = 7) -> dict[str, Any]:
+    """A task with one box of class "a" that ``breakage`` (a key of BREAKAGES) makes unusable."""
+    made = task(task_id, [annotation(task_id * 10, [rect(10, 10, 20, 20, "a", region="r7")])])
+    BREAKAGES[breakage](made)
+    return made

@@ -9,9 +9,10 @@ import pytest
 
 from roadmark_pipeline.ids import frame_id
 from roadmark_pipeline.labeling.convert import annotator_name, parse_export, task_frame_id
+from roadmark_pipeline.labeling.regions import UNCONVERTIBLE_KINDS
 from roadmark_pipeline.taxonomy import class_names
 
-from .helpers import annotation, borderline, rect, task
+from .helpers import BREAKAGES, annotation, borderline, broken_task, rect, task
 
 NAMES = ["a", "b", "c"]
 
@@ -219,3 +220,47 @@ def test_editor_rotation_is_reported() -> None:
     tables = parse_export([task(1, [annotation(1, [result])])], NAMES)
     assert len(tables.boxes) == 1
     assert tables.issues["kind"].tolist() == ["editor_rotation"]
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_a_task_whose_box_cannot_be_converted_is_unconvertible(breakage: str) -> None:
+    good = task(1, [annotation(10, [rect(10, 10, 20, 20, "b")])])
+
+    tables = parse_export([good, broken_task(breakage)], NAMES)
+
+    assert tables.tasks["status"].tolist() == ["labelled", "unconvertible"]
+    issues = tables.issues[tables.issues["task_id"] == 7]
+    assert set(issues["kind"]) & UNCONVERTIBLE_KINDS
+    assert 1 in tables.boxes["task_id"].tolist()
+
+
+def test_a_zero_original_size_falls_back_to_the_task_size() -> None:
+    result = rect(10, 10, 20, 20, "a")
+    result["original_width"] = 0
+    tables = parse_export(
+        [task(1, [annotation(1, [result])], data={"width": 1000, "height": 500})], NAMES
+    )
+    assert tables.tasks["status"].tolist() == ["labelled"]
+    assert _xyxy(tables) == [pytest.approx((100, 50, 300, 150))]
+    assert tables.issues["kind"].tolist() == ["size_from_task"]
+
+
+def test_a_cancelled_broken_annotation_does_not_make_the_task_unconvertible() -> None:
+    broken = broken_task("value_not_object")
+    broken["annotations"][0]["was_cancelled"] = True
+    tables = parse_export([broken], NAMES)
+    assert tables.tasks["status"].tolist() == ["cancelled"]
+
+
+@pytest.mark.parametrize("bad_id", ["abc", 1.5, [1]])
+def test_task_ids_that_are_not_whole_numbers_refuse_the_export(bad_id) -> None:
+    export = [task(1, []), {**task(2, []), "id": bad_id}]
+    with pytest.raises(ValueError, match=r"task #1 has id .* not a whole number"):
+        parse_export(export, NAMES)
+
+
+def test_unreadable_timestamps_read_as_missing() -> None:
+    odd = annotation(1, [rect(10, 10, 20, 20, "a")], created_at="yesterday-ish")
+    tables = parse_export([task(1, [odd])], NAMES)
+    assert tables.tasks["status"].tolist() == ["labelled"]
+    assert tables.annotations["created_at"].isna().all()
