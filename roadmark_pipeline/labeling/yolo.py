@@ -1,22 +1,42 @@
-"""Label Studio JSON export -> YOLO labels, ``data.yaml`` and an image index.
+"""Label Studio JSON export -> YOLO labels, ``data.yaml``, an image index and (optionally) images.
 
 The label lines themselves (written inside [0, 1], validated, scanned as a trainer pairs them)
-come from :mod:`roadmark_pipeline.labeling.yolo_labels`; those callers use are importable here.
+come from :mod:`roadmark_pipeline.labeling.yolo_labels`, finding and linking the images from
+:mod:`roadmark_pipeline.labeling.yolo_images`; the names callers use are importable here.
+
+Only tasks whose boxes are all known become label files: a task with a region that cannot be
+converted is left out and reported, never written as background (an empty label file teaches
+the model that nothing is there).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
 import pandas as pd
 import yaml
 
-from roadmark_pipeline.labeling.config import parse_label_config
-from roadmark_pipeline.labeling.convert import ExportTables, parse_export, task_frame_id
+from roadmark_pipeline.labeling.config import class_names_from_text
+from roadmark_pipeline.labeling.convert import (
+    UNCONVERTIBLE_KINDS,
+    ExportTables,
+    check_export,
+    parse_export,
+    task_annotations,
+    task_data,
+    task_frame_id,
+    task_id,
+)
+from roadmark_pipeline.labeling.regions import whole_number
+from roadmark_pipeline.labeling.yolo_images import (
+    find_image,
+    image_path,
+    place_image,
+    with_image_sizes,
+)
 from roadmark_pipeline.labeling.yolo_labels import (
     DegenerateBoxError,
     scan_yolo_folder,
@@ -37,6 +57,8 @@ __all__ = [
 ]
 
 LOG = logging.getLogger(__name__)
+IMAGES_DIR = "images"
+LABELS_DIR = "labels"
 
 
 @dataclass
@@ -44,8 +66,8 @@ class YoloExportSummary:
     """What :func:`export_to_yolo` wrote.
 
     Attributes:
-        out_dir: The output folder (``labels/``, ``data.yaml``, ``images.csv``).
-        names: Class names in id order (from the labeling config).
+        out_dir: The output folder (``labels/``, ``data.yaml``, ``images.csv``, ``images/``).
+        names: Class names in id order (from the labeling config or class list).
         n_images: Label files written (labelled + background).
         n_boxes: Lines written.
         n_background: Empty label files (tasks reviewed and found empty).
@@ -55,6 +77,10 @@ class YoloExportSummary:
             latest, was written (use consensus for overlap projects).
         n_degenerate: Boxes dropped because nothing of them lies inside the image.
         label_files: Label file name -> the task's image reference.
+        unconvertible: Task id -> why it was left out: a region or annotation that cannot be
+            converted (malformed, no image size). Not written as background.
+        missing_images: Task id -> image reference not found under ``image_root``; left out.
+        images_written: Images linked (or copied) into ``images/``; 0 without ``image_root``.
     """
 
     out_dir: Path
@@ -67,79 +93,154 @@ class YoloExportSummary:
     n_multi_annotation: int = 0
     n_degenerate: int = 0
     label_files: dict[str, str] = field(default_factory=dict)
+    unconvertible: dict[int, str] = field(default_factory=dict)
+    missing_images: dict[int, str] = field(default_factory=dict)
+    images_written: int = 0
+
+    @property
+    def n_unconvertible(self) -> int:
+        """Tasks left out because their boxes cannot be converted."""
+        return len(self.unconvertible)
 
 
 def export_to_yolo(
-    export: list[dict[str, Any]], label_config: str, out_dir: Path
+    export: list[dict[str, Any]],
+    label_config: str,
+    out_dir: Path,
+    *,
+    image_root: Path | None = None,
 ) -> YoloExportSummary:
     """Write YOLO labels and ``data.yaml`` from a Label Studio JSON export.
 
     Class ids follow the labeling config's order (never Label Studio's own YOLO export, which
     renumbers classes alphabetically). Reviewed-empty tasks become empty label files
-    (background); unannotated and cancelled tasks are left out. ``labels/`` is rebuilt as a
-    whole and swapped in only when complete.
+    (background); unannotated and cancelled tasks are left out, and so are unconvertible
+    tasks (reported in ``unconvertible``). ``labels/`` (and ``images/``) are rebuilt as a whole
+    and swapped in only when complete.
 
     Args:
         export: The JSON export (list of tasks).
-        label_config: The project's labeling config XML.
-        out_dir: Output folder; gets ``labels/<image stem>.txt``, ``data.yaml`` and
-            ``images.csv`` (label file -> image reference, frame id).
+        label_config: The project's labeling config XML, or a class list (one name per line).
+        out_dir: Output folder; gets ``labels/<stem>.txt``, ``data.yaml`` (``path`` = this
+            folder, absolute; train/val = ``images``) and ``images.csv`` (label file, image
+            reference, frame id, the file name the image must have in ``images/``).
+        image_root: Folder holding the images (Label Studio's document root, or a flat folder
+            of the files). When given, each image is hard-linked (else copied) into
+            ``images/``, image sizes missing from the export are read from the files, and a
+            task whose image is not found is left out (``missing_images``). When None,
+            ``images/`` is not touched: put the images there as ``images.csv`` names them.
 
     Returns:
         The :class:`YoloExportSummary`.
+
+    Raises:
+        LabelConfigError: When the config or class list cannot be read.
+        ValueError: When the export is not a list of task objects with whole-number ids.
     """
-    names = parse_label_config(label_config)
+    names = class_names_from_text(label_config)
+    check_export(export)
+    images = {task_id(task): _image_file(task, image_root) for task in export}
+    export = [with_image_sizes(task, images[task_id(task)]) for task in export]
     tables = parse_export(export, names)
     out_dir = Path(out_dir)
     summary = YoloExportSummary(out_dir=out_dir, names=names)
-    with staged_dir(out_dir / "labels") as stage:
-        index_rows = _write_label_files(export, tables, stage, summary)
+    with staged_dir(out_dir / LABELS_DIR) as labels:
+        if image_root is None:
+            index_rows = _write_label_files(export, tables, labels, None, summary)
+        else:
+            with staged_dir(out_dir / IMAGES_DIR) as image_stage:
+                placed = {tid: path for tid, path in images.items() if path is not None}
+                index_rows = _write_label_files(
+                    export, tables, labels, (image_stage, placed), summary
+                )
 
     write_text_atomic(out_dir / "images.csv", "\n".join(index_rows) + "\n")
-    data_yaml = {"path": ".", "train": "images", "val": "images", "nc": len(names), "names": names}
+    data_yaml = {
+        "path": str(out_dir.absolute()),
+        "train": IMAGES_DIR,
+        "val": IMAGES_DIR,
+        "nc": len(names),
+        "names": names,
+    }
     write_text_atomic(out_dir / "data.yaml", yaml.safe_dump(data_yaml, sort_keys=False))
-    LOG.info(
-        "YOLO export to %s: %d images (%d background), %d boxes; left out %d unannotated, "
-        "%d cancelled; %d multi-annotation tasks",
-        out_dir,
-        summary.n_images,
-        summary.n_background,
-        summary.n_boxes,
-        summary.n_unannotated,
-        summary.n_cancelled,
-        summary.n_multi_annotation,
-    )
+    _log_summary(summary, image_root)
     return summary
 
 
+def _image_file(task: dict[str, Any], image_root: Path | None) -> Path | None:
+    return None if image_root is None else find_image(task, Path(image_root))
+
+
 def _write_label_files(
-    export: list[dict[str, Any]], tables: ExportTables, stage: Path, summary: YoloExportSummary
+    export: list[dict[str, Any]],
+    tables: ExportTables,
+    stage: Path,
+    images: tuple[Path, dict[int, Path]] | None,
+    summary: YoloExportSummary,
 ) -> list[str]:
     """Write one label file per labelled or reviewed-empty task; return the images.csv rows."""
     chosen = _chosen_annotations(export)
     statuses = dict(zip(tables.tasks["task_id"], tables.tasks["status"], strict=True))
     stems = _label_stems(export)
+    reasons = _unconvertible_reasons(tables.issues)
 
-    index_rows = ["label_file,image,frame_id"]
+    index_rows = ["label_file,image,frame_id,image_file"]
     for task in export:
-        task_id = int(task.get("id") or 0)
-        status = statuses.get(task_id)
-        if status in ("unannotated", "cancelled"):
-            summary.n_unannotated += status == "unannotated"
-            summary.n_cancelled += status == "cancelled"
+        tid = task_id(task)
+        reference = str(task_data(task).get("image", ""))
+        if not _is_written(tid, statuses.get(tid), reasons, reference, images, summary):
             continue
-        summary.n_multi_annotation += chosen[task_id][1] > 1
-        boxes = tables.boxes[tables.boxes["annotation_id"] == chosen[task_id][0]]
+        summary.n_multi_annotation += chosen[tid][1] > 1
+        boxes = tables.boxes[tables.boxes["annotation_id"] == chosen[tid][0]]
         lines = _yolo_lines(boxes, summary)
-        name = f"{stems[task_id]}.txt"
+        name = f"{stems[tid]}.txt"
         (stage / name).write_text("".join(line + "\n" for line in lines), "utf-8")
-        summary.label_files[name] = str((task.get("data") or {}).get("image", ""))
+        image_file = f"{stems[tid]}{image_path(task).suffix or '.jpg'}"
+        if images is not None:
+            place_image(images[1][tid], images[0] / image_file)
+            summary.images_written += 1
+        summary.label_files[name] = reference
         summary.n_images += 1
         summary.n_boxes += len(lines)
         summary.n_background += not lines
         frame = task_frame_id(task) or ""
-        index_rows.append(f"{name},{_csv_cell(summary.label_files[name])},{frame}")
+        index_rows.append(f"{name},{_csv_cell(reference)},{frame},{_csv_cell(image_file)}")
     return index_rows
+
+
+def _is_written(
+    tid: int,
+    status: str | None,
+    reasons: dict[int, str],
+    reference: str,
+    images: tuple[Path, dict[int, Path]] | None,
+    summary: YoloExportSummary,
+) -> bool:
+    """Whether a task becomes a label file; counts the reason when it does not."""
+    if status in ("unannotated", "cancelled"):
+        summary.n_unannotated += status == "unannotated"
+        summary.n_cancelled += status == "cancelled"
+        return False
+    if status == "unconvertible":
+        summary.unconvertible[tid] = reasons.get(tid, "a region could not be converted")
+        return False
+    if images is not None and tid not in images[1]:
+        summary.missing_images[tid] = reference
+        return False
+    return True
+
+
+def _unconvertible_reasons(issues: pd.DataFrame) -> dict[int, str]:
+    """Task id -> the first reason it is unconvertible, naming the annotation and result."""
+    reasons: dict[int, str] = {}
+    for row in issues.itertuples(index=False):
+        if row.kind not in UNCONVERTIBLE_KINDS or int(row.task_id) in reasons:
+            continue
+        where = [f"annotation {row.annotation_id}"] if row.annotation_id else []
+        where += [f"result {row.region_id!r}"] if pd.notna(row.region_id) else []
+        place = [", ".join(where)] if where else []
+        reasons[int(row.task_id)] = ": ".join([*place, row.kind, row.detail])
+    return reasons
 
 
 def _yolo_lines(boxes: pd.DataFrame, summary: YoloExportSummary) -> list[str]:
@@ -157,43 +258,65 @@ def _chosen_annotations(export: list[dict[str, Any]]) -> dict[int, tuple[int, in
     """Task id -> (annotation id written, number of live annotations)."""
     chosen: dict[int, tuple[int, int]] = {}
     for task in export:
-        live = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+        live = [
+            a for a in task_annotations(task) if isinstance(a, dict) and not a.get("was_cancelled")
+        ]
         live.sort(key=lambda a: (bool(a.get("ground_truth")), str(a.get("updated_at") or "")))
-        chosen[int(task.get("id") or 0)] = (int(live[-1].get("id") or 0) if live else -1, len(live))
+        written = (whole_number(live[-1].get("id")) or 0) if live else -1
+        chosen[task_id(task)] = (written, len(live))
     return chosen
 
 
 def _label_stems(export: list[dict[str, Any]]) -> dict[int, str]:
     """Task id -> label file stem: the image's stem, prefixed by its folder where stems clash."""
-    paths = {int(task.get("id") or 0): image_path(task) for task in export}
+    paths = {task_id(task): image_path(task) for task in export}
     counts: dict[str, int] = {}
     for path in paths.values():
         counts[path.stem] = counts.get(path.stem, 0) + 1
     stems = {}
-    for task_id, path in paths.items():
+    for tid, path in paths.items():
         clash = counts[path.stem] > 1
-        stems[task_id] = (
-            f"{path.parent.name}_{path.stem}" if clash and path.parent.name else path.stem
-        )
+        stems[tid] = f"{path.parent.name}_{path.stem}" if clash and path.parent.name else path.stem
     if len(set(stems.values())) != len(stems):
-        stems = {task_id: f"task{task_id}_{stem}" for task_id, stem in stems.items()}
+        stems = {tid: f"task{tid}_{stem}" for tid, stem in stems.items()}
     return stems
 
 
-def image_path(task: dict[str, Any]) -> PurePosixPath:
-    """The image path of a task: the ``d=`` of a local-files URL, else the URL's path.
-
-    Args:
-        task: A task of a Label Studio export.
-
-    Returns:
-        The path (``PurePosixPath("task<id>")`` when the task has no image).
-    """
-    reference = str((task.get("data") or {}).get("image") or "")
-    parsed = urlparse(reference)
-    local = parse_qs(parsed.query).get("d")
-    path = unquote(local[0] if local else parsed.path)
-    return PurePosixPath(path) if path else PurePosixPath(f"task{task.get('id')}")
+def _log_summary(summary: YoloExportSummary, image_root: Path | None) -> None:
+    LOG.info(
+        "YOLO export to %s: %d images (%d background), %d boxes; left out %d unannotated, "
+        "%d cancelled, %d unconvertible, %d without image; %d multi-annotation tasks",
+        summary.out_dir,
+        summary.n_images,
+        summary.n_background,
+        summary.n_boxes,
+        summary.n_unannotated,
+        summary.n_cancelled,
+        summary.n_unconvertible,
+        len(summary.missing_images),
+        summary.n_multi_annotation,
+    )
+    if summary.unconvertible:
+        first = next(iter(summary.unconvertible.items()))
+        LOG.warning(
+            "%d tasks left out, not written as background: their boxes cannot be converted "
+            "(first: task %d, %s)",
+            summary.n_unconvertible,
+            *first,
+        )
+    if summary.missing_images:
+        LOG.warning(
+            "%d tasks left out: image not found under %s (first: %s)",
+            len(summary.missing_images),
+            image_root,
+            next(iter(summary.missing_images.values())),
+        )
+    if image_root is None:
+        LOG.info(
+            "labels only: put each image into %s under the name images.csv gives it, or pass "
+            "the image folder to write them",
+            summary.out_dir / IMAGES_DIR,
+        )
 
 
 def _csv_cell(text: str) -> str:

@@ -19,7 +19,7 @@ from roadmark_pipeline.labeling.yolo import (
     yolo_line,
 )
 
-from .helpers import annotation, rect, task
+from .helpers import BREAKAGES, annotation, broken_task, rect, task
 
 
 def _edges(line: str) -> tuple[float, float, float, float]:
@@ -183,7 +183,8 @@ def test_clashing_image_stems_get_their_folder_prefix(tmp_path) -> None:
     summary = export_to_yolo(export, label_config_xml(names), tmp_path)
     assert sorted(summary.label_files) == ["aaaa_000004.txt", "bbbb_000004.txt"]
     index = (tmp_path / "images.csv").read_text().splitlines()
-    assert index[0] == "label_file,image,frame_id" and len(index) == 3
+    assert index[0] == "label_file,image,frame_id,image_file" and len(index) == 3
+    assert index[1].endswith(",aaaa_000004.jpg")
 
 
 def test_several_annotations_write_the_latest(tmp_path) -> None:
@@ -211,3 +212,108 @@ def test_export_of_the_shipped_silver_labels_round_trips(data_dir, tmp_path) -> 
     scan = scan_yolo_folder(scan_dir, tmp_path / "labels", n_classes=6)
     assert scan.n_instances == summary.n_boxes
     assert not scan.flagged and not scan.corrupt
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_unconvertible_tasks_are_left_out_not_written_as_background(tmp_path, breakage) -> None:
+    good = task(1, [annotation(10, [rect(10, 10, 20, 20, "b")])])
+    empty = task(2, [annotation(20, [])])  # reviewed and found empty: real background
+
+    summary = export_to_yolo(
+        [good, empty, broken_task(breakage)], label_config_xml(["a", "b"]), tmp_path
+    )
+
+    assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == ["t1.txt", "t2.txt"]
+    assert (summary.n_images, summary.n_background) == (2, 1)
+    assert summary.n_unconvertible == 1 and list(summary.unconvertible) == [7]
+    assert "t7" not in (tmp_path / "images.csv").read_text()
+
+
+def test_the_reason_names_the_annotation_and_result(tmp_path) -> None:
+    summary = export_to_yolo(
+        [broken_task("original_width_zero")], label_config_xml(["a"]), tmp_path
+    )
+    assert summary.unconvertible[7].startswith("annotation 70, result 'r7': no_size: ")
+    summary = export_to_yolo(
+        [broken_task("annotations_not_list")], label_config_xml(["a"]), tmp_path
+    )
+    assert summary.unconvertible[7] == 'malformed: "annotations" is a str, not a list'
+
+
+def test_a_class_list_works_as_the_label_config(cases_dir, tmp_path) -> None:
+    export = json.loads((cases_dir / "R05" / "ls_export.json").read_text())
+    classes = (cases_dir / "R05" / "classes.txt").read_text()
+    summary = export_to_yolo(export, classes, tmp_path)
+    assert summary.names == ["car"]
+    text = (tmp_path / "labels" / "drive01_f000250.txt").read_text()
+    assert text == "0 0.350000 0.700000 0.300000 0.400000\n"  # R05 EXPECTED.txt
+
+
+def _image(path, width: int, height: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.full((height, width, 3), 90, dtype=np.uint8))
+
+
+def test_images_are_linked_and_paired_with_their_labels(tmp_path) -> None:
+    root, out = tmp_path / "lake", tmp_path / "dataset"
+    export = [
+        task(1, [annotation(10, [rect(10, 10, 20, 20, "a")])]),
+        task(2, [annotation(20, [])]),
+        task(3, [annotation(30, [rect(50, 50, 10, 10, "b")])]),  # its image is not there
+    ]
+    export[1]["data"]["image"] = "/data/upload/4/t2.png"  # an upload: found by its name
+    _image(root / "frames" / "t1.jpg", 100, 50)
+    _image(root / "t2.png", 100, 50)
+
+    summary = export_to_yolo(export, label_config_xml(["a", "b"]), out, image_root=root)
+
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["t1.jpg", "t2.png"]
+    assert (out / "images" / "t1.jpg").stat().st_ino == (root / "frames" / "t1.jpg").stat().st_ino
+    assert summary.images_written == 2 and list(summary.missing_images) == [3]
+    data = yaml.safe_load((out / "data.yaml").read_text())
+    assert data["path"] == str(out.absolute()) and data["train"] == "images"
+    scan = scan_yolo_folder(out / data["train"], out / "labels", n_classes=2)
+    assert scan.labelled == ["t1"] and list(scan.background) == ["t2"]
+    assert not scan.corrupt and not scan.orphan_labels
+
+
+def test_missing_sizes_are_read_from_the_image(tmp_path) -> None:
+    root = tmp_path / "lake"
+    _image(root / "frames" / "t7.jpg", 200, 100)
+    export = [broken_task("original_size_missing")]
+
+    without = export_to_yolo(export, label_config_xml(["a"]), tmp_path / "no-images")
+    with_images = export_to_yolo(export, label_config_xml(["a"]), tmp_path / "ds", image_root=root)
+
+    assert without.n_unconvertible == 1 and without.n_images == 0
+    assert with_images.n_unconvertible == 0 and with_images.n_boxes == 1
+    line = (tmp_path / "ds" / "labels" / "t7.txt").read_text()
+    assert line == "0 0.200000 0.200000 0.200000 0.200000\n"
+
+
+def test_images_outside_the_root_are_not_taken(tmp_path) -> None:
+    root = tmp_path / "lake"
+    root.mkdir()
+    _image(tmp_path / "secret.jpg", 10, 10)
+    sneaky = task(1, [annotation(10, [])])
+    sneaky["data"]["image"] = "/data/local-files/?d=../secret.jpg"
+    sneaky_again = task(2, [annotation(20, [])])
+    sneaky_again["data"]["image"] = f"/data/local-files/?d={tmp_path / 'secret.jpg'}"
+
+    summary = export_to_yolo(
+        [sneaky, sneaky_again], label_config_xml(["a"]), tmp_path / "ds", image_root=root
+    )
+
+    assert summary.images_written == 0 and sorted(summary.missing_images) == [1, 2]
+    assert list((tmp_path / "ds" / "images").iterdir()) == []
+
+
+def test_without_an_image_folder_images_is_left_alone(tmp_path, cases_dir) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "mine.jpg").write_bytes(b"placed by hand")
+    export = json.loads((cases_dir / "R11" / "ls_export.json").read_text())
+    summary = export_to_yolo(export, label_config_xml(["car"]), tmp_path)
+    assert summary.images_written == 0
+    assert (tmp_path / "images" / "mine.jpg").read_bytes() == b"placed by hand"
+    rows = (tmp_path / "images.csv").read_text().splitlines()
+    assert [row.split(",")[-1] for row in rows] == ["image_file", "t1.jpg", "t2.jpg"]
