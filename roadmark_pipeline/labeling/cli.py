@@ -1,7 +1,7 @@
 """``roadmark ls-to-yolo``, ``roadmark labelstudio start|stop|status`` and ``roadmark ls-simulate``.
 
-Results go to stdout (one JSON object, or the YOLO summary); bad input gets one line on stderr
-naming the file and the fix, and exit code 2.
+Results go to stdout (one JSON object, or the YOLO summary); bad input (a file, a folder or an
+option value) gets one line on stderr naming it and the fix, exit code 2, and no traceback.
 """
 
 from __future__ import annotations
@@ -9,8 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from roadmark_pipeline.labeling.yolo import YoloExportSummary
 
 LOG = logging.getLogger(__name__)
 
@@ -27,14 +34,27 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     to_yolo = subparsers.add_parser(
         "ls-to-yolo",
         help="write YOLO labels and data.yaml from a Label Studio JSON export",
-        description="Class ids follow the labeling config's order, never Label Studio's own "
-        "YOLO export (which renumbers classes alphabetically).",
+        description="Class ids follow the labeling config's (or class list's) order, never "
+        "Label Studio's own YOLO export (which renumbers classes alphabetically). A task whose "
+        "boxes cannot be converted is left out and reported, never written as background.",
     )
     to_yolo.add_argument("export", type=Path, help="Label Studio JSON export (EXPORT.json)")
     to_yolo.add_argument(
-        "--label-config", type=Path, required=True, help="the project's labeling config XML"
+        "--label-config",
+        type=Path,
+        required=True,
+        help="the project's labeling config XML, or a class list (one class name per line)",
     )
-    to_yolo.add_argument("out_dir", type=Path, help="gets labels/, data.yaml and images.csv")
+    to_yolo.add_argument(
+        "--images",
+        type=Path,
+        metavar="DIR",
+        help="folder holding the images (Label Studio's document root, or the image files); "
+        "they are linked into OUT_DIR/images/. Without it, put them there as images.csv says",
+    )
+    to_yolo.add_argument(
+        "out_dir", type=Path, help="gets labels/, data.yaml, images.csv (and images/)"
+    )
     to_yolo.set_defaults(func=run_ls_to_yolo)
 
     server = subparsers.add_parser(
@@ -44,22 +64,35 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     server.add_argument(
         "--data-dir", type=Path, help="server data (default $ROADMARK_HOME/labelstudio)"
     )
-    server.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    server.add_argument(
+        "--port", type=_port, help="port on 127.0.0.1, 1-65535 (default: a free one)"
+    )
     server.add_argument(
         "--document-root", type=Path, help="folder served to annotators (default the lake root)"
     )
     server.set_defaults(func=run_labelstudio)
 
+    for parser in (to_yolo, server, _add_simulate(subparsers)):
+        _one_line_errors(parser)
+
+
+def _add_simulate(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     simulate = subparsers.add_parser(
         "ls-simulate",
         help="run a SIMULATED labeling round (simulated annotators) on a local Label Studio",
     )
     simulate.add_argument("work_dir", type=Path, help="frames, server data and results")
     simulate.add_argument("--data-dir", type=Path, default=Path("data"), help="repository data/")
-    simulate.add_argument("--annotators", type=int, default=3, help="simulated annotators")
-    simulate.add_argument("--share", type=float, default=1.0, help="share of frames overlapped")
-    simulate.add_argument("--seed", type=int, default=0, help="seed of the simulated errors")
-    simulate.add_argument("--target", type=int, default=500, help="examples wanted per class")
+    simulate.add_argument(
+        "--annotators", type=_at_least(1), default=3, help="simulated annotators (>= 1)"
+    )
+    simulate.add_argument(
+        "--share", type=_share, default=1.0, help="share of frames overlapped (0-1)"
+    )
+    simulate.add_argument("--seed", type=_at_least(0), default=0, help="seed of the errors")
+    simulate.add_argument(
+        "--target", type=_at_least(1), default=500, help="examples wanted per class"
+    )
     simulate.add_argument(
         "--issues", type=Path, help="label issues Parquet (frame_id, quality_score, issue_type)"
     )
@@ -68,34 +101,54 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="without --issues: cleanlab on annotator 1 with SIMULATED detector predictions",
     )
-    simulate.add_argument("--drop", type=float, default=0.05, help="overlooked-box rate")
-    simulate.add_argument("--swap", type=float, default=0.04, help="class-swap rate")
-    simulate.add_argument("--shift", type=float, default=0.03, help="badly-located rate")
-    simulate.add_argument("--review", type=int, default=20, help="frames sent back for review")
+    simulate.add_argument("--drop", type=_share, default=0.05, help="overlooked-box rate (0-1)")
+    simulate.add_argument("--swap", type=_share, default=0.04, help="class-swap rate (0-1)")
+    simulate.add_argument("--shift", type=_share, default=0.03, help="badly-located rate (0-1)")
+    simulate.add_argument(
+        "--review", type=_at_least(0), default=20, help="frames sent back for review"
+    )
     simulate.add_argument("--stop", action="store_true", help="stop the server at the end")
     simulate.set_defaults(func=run_ls_simulate)
+    return simulate
 
 
 def run_ls_to_yolo(args: argparse.Namespace) -> int:
     """Convert ``args.export`` into YOLO labels under ``args.out_dir``; print a summary line.
 
+    Tasks whose boxes cannot be converted are left out (listed under ``unconvertible``), and
+    the run still succeeds: the dataset written is complete for the tasks in it.
+
     Returns:
-        0, or 2 when the export or the config cannot be read.
+        0, or 2 when the export, the config, the image folder or OUT_DIR cannot be used.
     """
     from roadmark_pipeline.labeling.config import LabelConfigError
     from roadmark_pipeline.labeling.yolo import export_to_yolo
 
     try:
-        export = json.loads(args.export.read_text("utf-8"))
-        config = args.label_config.read_text("utf-8")
-        summary = export_to_yolo(export, config, args.out_dir)
+        export, config = _read_export(args.export), _read_text(args.label_config)
+    except _InputError as error:
+        return _fail(str(error))
+    if args.images is not None and not args.images.is_dir():
+        return _fail(f"{args.images}: no such folder; pass the folder that holds the images")
+    problem = _out_dir_problem(args.out_dir)
+    if problem:
+        return _fail(problem)
+    try:
+        summary = export_to_yolo(export, config, args.out_dir, image_root=args.images)
+    except LabelConfigError as error:
+        return _fail(f"{args.label_config}: {error}")
+    except ValueError as error:
+        return _fail(f"{args.export}: {error}")
     except OSError as error:
-        return _fail(f"{error.filename}: cannot read ({error.strerror}); check the path")
-    except json.JSONDecodeError as error:
-        return _fail(f"{args.export}: not JSON ({error.msg}); export the project as JSON")
-    except (LabelConfigError, ValueError) as error:
-        return _fail(f"{args.export} / {args.label_config}: {error}")
-    line = {
+        reason = error.strerror or str(error)
+        return _fail(f"{args.out_dir}: cannot write there ({reason}); pass a folder you can write")
+    sys.stdout.write(json.dumps(_yolo_summary(summary)) + "\n")
+    return 0
+
+
+def _yolo_summary(summary: YoloExportSummary) -> dict[str, object]:
+    """The one-line JSON summary of ``ls-to-yolo``."""
+    return {
         "out_dir": str(summary.out_dir),
         "names": summary.names,
         "images": summary.n_images,
@@ -103,11 +156,13 @@ def run_ls_to_yolo(args: argparse.Namespace) -> int:
         "background": summary.n_background,
         "left_out_unannotated": summary.n_unannotated,
         "left_out_cancelled": summary.n_cancelled,
+        "left_out_unconvertible": summary.n_unconvertible,
+        "unconvertible": {str(k): v for k, v in summary.unconvertible.items()},
+        "left_out_missing_image": len(summary.missing_images),
+        "images_written": summary.images_written,
         "multi_annotation_tasks": summary.n_multi_annotation,
         "degenerate_boxes_dropped": summary.n_degenerate,
     }
-    sys.stdout.write(json.dumps(line) + "\n")
-    return 0
 
 
 def run_labelstudio(args: argparse.Namespace) -> int:
@@ -121,6 +176,9 @@ def run_labelstudio(args: argparse.Namespace) -> int:
 
     data_dir = args.data_dir or roadmark_home() / "labelstudio"
     document_root = args.document_root or roadmark_home() / "lake"
+    for name, folder in (("--data-dir", data_dir), ("--document-root", document_root)):
+        if folder.exists() and not folder.is_dir():
+            return _fail(f"{folder}: is a file, not a folder; pass a folder as {name}")
     server = LabelStudioServer(data_dir, port=args.port, document_root=document_root)
     if args.action == "stop":
         server.stop()
@@ -133,11 +191,14 @@ def run_labelstudio(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(info) + "\n")
         return 0 if running else EXIT_NOT_RUNNING
 
-    document_root.mkdir(parents=True, exist_ok=True)
+    made = _first_missing(document_root)
     try:
+        document_root.mkdir(parents=True, exist_ok=True)
         server.start()
-    except LabelStudioError as error:
-        return _fail(str(error))
+    except (LabelStudioError, OSError) as error:
+        if made is not None and not server.pid:  # the server never ran: nothing of value there
+            shutil.rmtree(made, ignore_errors=True)
+        return _fail(_server_error(error, data_dir))
     info = {
         "url": server.url,
         "pid": server.pid,
@@ -163,6 +224,9 @@ def run_ls_simulate(args: argparse.Namespace) -> int:
     from roadmark_pipeline.labeling.server import LabelStudioError, LabelStudioServer
     from roadmark_pipeline.labeling.simulate import SimulationConfig
 
+    problem = _simulate_input_problem(args.data_dir, args.work_dir)
+    if problem:
+        return _fail(problem)
     issues = None
     if args.issues is not None:
         try:
@@ -189,8 +253,8 @@ def run_ls_simulate(args: argparse.Namespace) -> int:
             simulated_cleanlab=args.simulated_cleanlab,
             n_review=args.review,
         )
-    except LabelStudioError as error:
-        return _fail(str(error))
+    except (LabelStudioError, OSError) as error:
+        return _fail(_server_error(error, args.work_dir))
     finally:
         if args.stop:
             server.stop()
@@ -204,6 +268,118 @@ def run_ls_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate_input_problem(data_dir: Path, work_dir: Path) -> str | None:
+    """Why ``ls-simulate`` cannot run on these folders (checked before a server starts)."""
+    if not (data_dir / "labels" / "annotations.labelstudio.json").is_file():
+        return (
+            f"{data_dir}: no labels/annotations.labelstudio.json; pass the repository's data/ "
+            "folder as --data-dir"
+        )
+    if work_dir.exists() and not work_dir.is_dir():
+        return f"{work_dir}: is a file, not a folder; pass a folder as WORK_DIR"
+    return None
+
+
+class _InputError(ValueError):
+    """An input file that cannot be used; the message names it and the fix."""
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except FileNotFoundError:
+        raise _InputError(f"{path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise _InputError(f"{path}: is a folder, not a file; pass the file") from None
+    except UnicodeDecodeError:
+        raise _InputError(f"{path}: not UTF-8 text; pass the file as exported") from None
+    except OSError as error:
+        raise _InputError(f"{path}: cannot read ({error.strerror}); check the path") from None
+
+
+def _read_export(path: Path) -> object:
+    text = _read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _InputError(
+            f"{path}: not JSON ({error.msg}, line {error.lineno}); export the project as JSON"
+        ) from None
+    except RecursionError:
+        raise _InputError(f"{path}: JSON nested too deeply; export the project as JSON") from None
+
+
+def _out_dir_problem(out_dir: Path) -> str | None:
+    try:
+        if out_dir.exists() and not out_dir.is_dir():
+            return f"{out_dir}: is a file, not a folder; pass a folder for the YOLO dataset"
+        above = next((p for p in out_dir.absolute().parents if p.exists()), None)
+    except OSError as error:
+        return f"{out_dir}: cannot use it ({error.strerror}); pass a shorter or writable path"
+    if above is not None and not above.is_dir():
+        return f"{out_dir}: {above} is a file, so no folder can be made there; pass a folder"
+    return None
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder on the way to ``path`` that does not exist yet (None: all exist)."""
+    missing = None
+    for candidate in (path.absolute(), *path.absolute().parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
+def _server_error(error: Exception, folder: Path) -> str:
+    if isinstance(error, OSError):
+        reason = error.strerror or str(error)
+        return f"{folder}: cannot write there ({reason}); pass a folder you can create and write"
+    return " ".join(str(error).split())
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: pass a port number within 1-65535, e.g. 8080")
+    return value
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text!r}: pass a whole number >= {low}")
+        return value
+
+    return whole
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: pass a share within 0-1, e.g. 0.05")
+    return value
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """Make ``parser`` report a bad argument in one stderr line (no usage block), exit 2."""
+
+    def error(message: str) -> NoReturn:
+        parser.exit(EXIT_BAD_INPUT, f"{parser.prog}: {message}; see {parser.prog} --help\n")
+
+    parser.error = error  # type: ignore[method-assign]
+
+
 def _fail(message: str) -> int:
-    sys.stderr.write(message + "\n")
+    sys.stderr.write(" ".join(message.split()) + "\n")
     return EXIT_BAD_INPUT

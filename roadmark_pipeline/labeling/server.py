@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,9 +20,29 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 import httpx
-import psutil
 
+from roadmark_pipeline.labeling.server_process import (
+    first_missing,
+    free_port,
+    health_ok,
+    is_label_studio,
+    kept_secret,
+    log_tail,
+    port_is_free,
+    terminate,
+)
 from roadmark_pipeline.lake import write_json_atomic
+
+# Re-exported: callers import the port and health helpers from here.
+__all__ = [
+    "LabelStudioError",
+    "LabelStudioServer",
+    "connect",
+    "connect_from_env",
+    "free_port",
+    "health_ok",
+    "port_is_free",
+]
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -36,6 +53,8 @@ TOKEN_ENV = "ROADMARK_LS_TOKEN"
 URL_ENV = "ROADMARK_LS_URL"
 PID_FILE = "labelstudio.pid.json"
 TOKEN_FILE = "api_token"
+PASSWORD_FILE = "admin_password"
+_SECRET_FILES = (TOKEN_FILE, PASSWORD_FILE)
 LOG_FILE = "server.log"
 DEFAULT_USERNAME = "admin@roadmark.local"
 _MIN_TOKEN_LEN = 6
@@ -89,6 +108,7 @@ class LabelStudioServer:
         self.url = ""
         self.pid: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._spawned = False
 
     def __enter__(self) -> LabelStudioServer:
         self.start()
@@ -110,13 +130,36 @@ class LabelStudioServer:
     def start(self, timeout_s: float = 240) -> None:
         """Start the server, or adopt the one already running for this data folder.
 
+        A start that fails leaves nothing behind that it made: a data folder it created is
+        removed (the error carries the log's tail); in a folder that was there, the token and
+        password files it created are removed when the server never ran (once it ran, its
+        database may hold them, so they stay).
+
         Args:
             timeout_s: How long to wait for ``/health`` (a first start migrates a new database,
                 about 50 s on two cores).
 
         Raises:
             LabelStudioError: When the port is taken, the process exits, or health never comes.
+            OSError: When the data folder cannot be created.
         """
+        made = first_missing(self.data_dir)
+        secrets_before = {name: (self.data_dir / name).exists() for name in _SECRET_FILES}
+        try:
+            self._start(timeout_s)
+        except (LabelStudioError, OSError) as error:
+            if made is not None:
+                shutil.rmtree(made, ignore_errors=True)
+                if self._spawned:
+                    raise LabelStudioError(f"{error} (removed the new {made})") from None
+            elif not self._spawned:
+                for name, existed in secrets_before.items():
+                    if not existed:
+                        (self.data_dir / name).unlink(missing_ok=True)
+            raise
+
+    def _start(self, timeout_s: float) -> None:
+        """Adopt the running server, or check the port, spawn and wait for health."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.token = self._resolve_token()
         if self._adopt_running():
@@ -140,8 +183,8 @@ class LabelStudioServer:
             timeout_s: Grace period after SIGTERM.
         """
         pid = self.pid or _read_pid_file(self.data_dir).get("pid")
-        if pid and _is_label_studio(int(pid)):
-            _terminate(int(pid), timeout_s)
+        if pid and is_label_studio(int(pid)):
+            terminate(int(pid), timeout_s)
             LOG.info("Label Studio (pid %d) stopped", pid)
         if self._process is not None:
             self._process.wait(timeout=5)
@@ -157,7 +200,7 @@ class LabelStudioServer:
         """Return True when this folder's server process is alive and answers ``/health``."""
         info = _read_pid_file(self.data_dir)
         pid, url = info.get("pid"), info.get("url")
-        return bool(pid and url and _is_label_studio(int(pid)) and health_ok(str(url)))
+        return bool(pid and url and is_label_studio(int(pid)) and health_ok(str(url)))
 
     def _adopt_running(self) -> bool:
         """Reuse a server recorded in the pid file when it is alive and healthy."""
@@ -165,7 +208,7 @@ class LabelStudioServer:
         pid, url = info.get("pid"), info.get("url")
         if not pid or not url:
             return False
-        if _is_label_studio(int(pid)) and health_ok(str(url)):
+        if is_label_studio(int(pid)) and health_ok(str(url)):
             self.pid, self.url, self.port = int(pid), str(url), int(info.get("port") or 0)
             LOG.info(
                 "reusing Label Studio at %s (pid %d) for %s", self.url, self.pid, self.data_dir
@@ -197,6 +240,7 @@ class LabelStudioServer:
                 start_new_session=True,
             )
         self.pid = self._process.pid
+        self._spawned = True
         info = {"pid": self.pid, "url": self.url, "port": self.port, "started": time.time()}
         write_json_atomic(self.data_dir / PID_FILE, info)
 
@@ -227,7 +271,7 @@ class LabelStudioServer:
                 (self.data_dir / PID_FILE).unlink(missing_ok=True)
                 raise LabelStudioError(
                     f"Label Studio exited with code {code} before {self.url} answered; "
-                    f"see {self.log_path}: {_log_tail(self.log_path)}"
+                    f"see {self.log_path}: {log_tail(self.log_path)}"
                 )
             if health_ok(self.url):
                 return
@@ -235,7 +279,7 @@ class LabelStudioServer:
         self.stop()
         raise LabelStudioError(
             f"Label Studio did not answer {self.url}/health within {timeout_s:.0f} s (stopped it); "
-            f"raise timeout_s or see {self.log_path}: {_log_tail(self.log_path)}"
+            f"raise timeout_s or see {self.log_path}: {log_tail(self.log_path)}"
         )
 
     def _resolve_token(self) -> str:
@@ -248,10 +292,10 @@ class LabelStudioServer:
                     f"{_MIN_TOKEN_LEN} — set a longer {TOKEN_ENV}"
                 )
             return token
-        return _kept_secret(self.data_dir / TOKEN_FILE)
+        return kept_secret(self.data_dir / TOKEN_FILE)
 
     def _resolve_password(self) -> str:
-        return self._password or _kept_secret(self.data_dir / "admin_password")
+        return self._password or kept_secret(self.data_dir / PASSWORD_FILE)
 
 
 def connect(url: str, token: str, *, timeout_s: float = 10) -> LabelStudio:
@@ -310,32 +354,6 @@ def connect_from_env() -> LabelStudio:
     return connect(url, os.environ.get(TOKEN_ENV, ""))
 
 
-def health_ok(url: str, timeout_s: float = 2.0) -> bool:
-    """Return True when ``<url>/health`` answers 200."""
-    try:
-        return httpx.get(f"{url.rstrip('/')}/health", timeout=timeout_s).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that is free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_is_free(host: str, port: int) -> bool:
-    """Return True when nothing listens on ``host:port``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
 def _label_studio_executable() -> str:
     """The ``label-studio`` script of this interpreter's environment."""
     beside = Path(sys.executable).with_name("label-studio")
@@ -348,53 +366,9 @@ def _label_studio_executable() -> str:
     return found
 
 
-def _kept_secret(path: Path) -> str:
-    """Read a secret kept in ``path``, creating it (mode 0600) on first use."""
-    if path.exists():
-        return path.read_text("utf-8").strip()
-    value = secrets.token_hex(20)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value + "\n")
-    return value
-
-
 def _read_pid_file(data_dir: Path) -> dict[str, object]:
     path = Path(data_dir) / PID_FILE
     try:
         return dict(json.loads(path.read_text("utf-8")))
     except (OSError, ValueError):
         return {}
-
-
-def _is_label_studio(pid: int) -> bool:
-    """Return True when ``pid`` is a live ``label-studio`` process (not a recycled pid)."""
-    try:
-        process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE and any(
-            "label-studio" in part for part in process.cmdline()
-        )
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-
-
-def _terminate(pid: int, timeout_s: float) -> None:
-    """SIGTERM ``pid``, wait up to ``timeout_s``, then SIGKILL."""
-    try:
-        process = psutil.Process(pid)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=timeout_s)
-    except psutil.TimeoutExpired:
-        LOG.warning("Label Studio (pid %d) ignored SIGTERM for %.0f s; killing it", pid, timeout_s)
-        process.kill()
-        process.wait(timeout=10)
-    except psutil.NoSuchProcess:
-        pass
-
-
-def _log_tail(path: Path, lines: int = 5) -> str:
-    try:
-        tail = path.read_text("utf-8", errors="replace").splitlines()[-lines:]
-    except OSError:
-        return "(no log)"
-    return " | ".join(line.strip() for line in tail)

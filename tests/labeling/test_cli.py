@@ -31,7 +31,7 @@ def test_ls_to_yolo_r07(cases_dir, tmp_path, capsys) -> None:
 @pytest.mark.parametrize(
     ("export_text", "config_text", "message"),
     [
-        (None, "<View/>", "cannot read"),  # export file missing
+        (None, "<View/>", "no such file"),  # export file missing
         ("{not json", "<View/>", "not JSON"),
         ("[]", "<View><Image name='i' value='$image'/></View>", "no <RectangleLabels>"),
         (
