@@ -265,3 +265,17 @@ def test_library_sample_source_refuses_a_file(tmp_path: Path) -> None:
 
     assert afile.read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "clip.mp4"]
+
+
+def test_a_symlinked_out_dir_is_sampled_at_its_target(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", count=20)
+    real, link = tmp_path / "real", tmp_path / "link"
+    assert _roadmark("sample", clip, real, "--every-n", "10").returncode == 0
+    link.symlink_to(real, target_is_directory=True)
+
+    done = _roadmark("sample", clip, link, "--every-n", "5")
+
+    assert done.returncode == 0, done.stderr
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert pd.read_parquet(real / "manifest.parquet")["frame_index"].tolist() == [0, 5, 10, 15]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "link", "real"]
