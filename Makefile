@@ -10,6 +10,7 @@ export DAGSTER_HOME ?= $(ROADMARK_HOME)/dagster
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := false
 export LATEST_VERSION_CHECK := false
+export ORT_DISABLE_TELEMETRY := 1
 DEV_PORT ?= 3000
 PYTEST_ARGS ?=
 

@@ -71,6 +71,8 @@ tuf_refresh_schedule = dg.ScheduleDefinition(
     job_name="tuf_refresh_job",
     cron_schedule="0 */6 * * *",
     execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    # Running by default, unlike the sensors: a TUF timestamp left unsigned for a day makes
+    # every device refuse the repository as expired.
     description="Every 6 hours: re-sign the TUF timestamp, which expires after a day.",
 )

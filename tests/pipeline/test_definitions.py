@@ -135,3 +135,13 @@ def test_a_window_of_partitions_is_a_dict_even_with_one_day_present(tmp_path):
             selection=["window"],
         )
     assert result.output_for_node("window") == {"days": ["2026-11-05"]}
+
+
+def test_opening_the_ui_launches_no_pipeline_run():
+    # Sensors and the nightly drift check wait to be turned on; only the TUF re-signing runs,
+    # because devices refuse a repository whose timestamp expired.
+    for name in ("landing_sensor", "annotation_sensor", "drift_sensor"):
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.STOPPED
+    schedule = defs.resolve_schedule_def
+    assert schedule("nightly_drift_schedule").default_status == dg.DefaultScheduleStatus.STOPPED
+    assert schedule("tuf_refresh_schedule").default_status == dg.DefaultScheduleStatus.RUNNING

@@ -67,6 +67,11 @@ def trimmed_data(target: Path) -> Path:
     return target
 
 
+def project_token(env: Path) -> str:
+    """The API token the managed Label Studio was started with."""
+    return (env / "home" / "labelstudio" / "api_token").read_text().strip()
+
+
 @pytest.fixture()
 def demo_env(tmp_path, monkeypatch):
     monkeypatch.setenv("ROADMARK_HOME", str(tmp_path / "home"))
@@ -141,13 +146,33 @@ def test_whole_graph_twice_on_trimmed_real_clips(demo_env):
     still_id = frame_id(sha256_file(data / "stills" / Path(still["data"]["image"]).name), 0)
     assert still_id in set(boxes["frame_id"])
 
+    # Annotators see the frames: Label Studio serves every task's image from the lake.
+    import urllib.request
+
+    from assets.resources import LabelStudioResource, LakeResource
+    from roadmark_pipeline.labeling.server import LabelStudioServer
+    from roadmark_pipeline.taxonomy import class_names
+
+    project = LabelStudioResource().project(LakeResource().local_path(), class_names())
+    server = LabelStudioServer(demo_env / "home" / "labelstudio")
+    image = project.export()[0]["data"]["image"]
+    request = urllib.request.Request(
+        server.recorded()["url"] + image,
+        headers={"Authorization": f"Token {project_token(demo_env)}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200 and response.read(3) == b"\xff\xd8\xff"  # a JPEG
+
     # Twice in a row: no errors, no duplicates, nothing rebuilt that did not change.
     second = run_demo(options)
     assert second.new_sources == 0
     assert second.release["new"] is False
     assert second.release["version"] == first.release["version"]
     assert len(defs.load_asset_value("annotations", instance=instance)) == expected_boxes
-    assert len(defs.load_asset_value("labeling_tasks", instance=instance)) == len(tasks)
+    # The project now also holds the relabel sample's tasks; each frame has one task.
+    all_tasks = defs.load_asset_value("labeling_tasks", instance=instance)
+    assert all_tasks["frame_id"].is_unique
+    assert set(tasks["frame_id"]) <= set(all_tasks["frame_id"])
 
     # The stable release made its model production, once; the second run moved nothing.
     from roadmark_pipeline.model.registry import ModelRegistry
@@ -162,6 +187,7 @@ def test_whole_graph_twice_on_trimmed_real_clips(demo_env):
     day = first.drift["day"]
     queue = defs.load_asset_value("relabel_queue", instance=instance, partition_key=day)
     assert len(queue) > 0 and set(queue["camera_model"]) == {"acme-cam-b"}
+    assert set(all_tasks["frame_id"]) == set(tasks["frame_id"]) | set(queue["frame_id"])
     assert second.drift_sensor == "nothing new to launch"
     from roadmark_pipeline.release.tuf_repo import TufRepository
 
