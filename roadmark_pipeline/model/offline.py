@@ -3,20 +3,31 @@
 ultralytics reads ``YOLO_CONFIG_DIR`` once, when it is first imported, and looks for the
 ``Arial.ttf`` its plots use in ``<YOLO_CONFIG_DIR>/Ultralytics``; a missing font is downloaded.
 :func:`configure_ultralytics` must therefore run before anything imports ultralytics.
+
+Nothing is written outside roadmark's state folder: the config folder defaults to
+``<roadmark home>/ultralytics`` (``$ROADMARK_HOME`` or ``./.roadmark``), and matplotlib, which
+ultralytics imports and which would otherwise create ``~/.config/matplotlib`` and its font cache
+in ``~/.cache/matplotlib``, gets ``MPLCONFIGDIR=<config folder>/matplotlib`` unless the
+environment already names one.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import shutil
 import sys
 from pathlib import Path
 
+from roadmark_pipeline.settings import roadmark_home
+
 LOG = logging.getLogger(__name__)
 
 FONT_NAME = "Arial.ttf"
 SETTINGS_SUBDIR = "Ultralytics"
+MATPLOTLIB_SUBDIR = "matplotlib"
+MPLCONFIGDIR_ENV = "MPLCONFIGDIR"
 
 
 class OfflineSetupError(RuntimeError):
@@ -24,10 +35,14 @@ class OfflineSetupError(RuntimeError):
 
 
 def _dejavu_font() -> Path:
-    """Return matplotlib's DejaVuSans.ttf, which stands in for Arial in ultralytics' plots."""
-    import matplotlib
+    """Return matplotlib's DejaVuSans.ttf, which stands in for Arial in ultralytics' plots.
 
-    font = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+    The package is located without importing it: importing matplotlib creates its config
+    folder, and ``MPLCONFIGDIR`` is only set afterwards by :func:`configure_ultralytics`.
+    """
+    spec = importlib.util.find_spec("matplotlib")
+    package = Path(spec.origin).parent if spec and spec.origin else Path("matplotlib")
+    font = package / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
     if not font.is_file():
         raise OfflineSetupError(
             f"{font}: matplotlib's DejaVuSans.ttf is missing; reinstall matplotlib so ultralytics "
@@ -52,7 +67,9 @@ def configure_ultralytics(config_dir: Path) -> None:
 
     Sets ``YOLO_OFFLINE=1``, ``YOLO_AUTOINSTALL=false`` and ``YOLO_CONFIG_DIR=config_dir``, and
     puts matplotlib's DejaVuSans.ttf there as ``Arial.ttf`` (in ``config_dir`` and in the
-    ``Ultralytics`` sub-folder ultralytics actually reads). Calling it again is harmless.
+    ``Ultralytics`` sub-folder ultralytics actually reads). When ``MPLCONFIGDIR`` is not set it
+    becomes ``config_dir/matplotlib``, so matplotlib writes nothing in the home folder. Calling
+    it again is harmless.
 
     Args:
         config_dir: A writable folder private to this project (e.g. under the lake root).
@@ -61,10 +78,13 @@ def configure_ultralytics(config_dir: Path) -> None:
         OfflineSetupError: When the font cannot be found or the folder cannot be written.
     """
     config_dir = Path(config_dir).expanduser().resolve()
+    matplotlib_dir = None if os.environ.get(MPLCONFIGDIR_ENV) else config_dir / MATPLOTLIB_SUBDIR
     try:
         font = _dejavu_font()
         _place_font(config_dir, font)
         _place_font(config_dir / SETTINGS_SUBDIR, font)
+        if matplotlib_dir is not None:
+            matplotlib_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OfflineSetupError(
             f"{config_dir}: cannot prepare the ultralytics config folder ({error}); "
@@ -75,6 +95,14 @@ def configure_ultralytics(config_dir: Path) -> None:
     os.environ["YOLO_AUTOINSTALL"] = "false"
     previous = os.environ.get("YOLO_CONFIG_DIR")
     os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+    if matplotlib_dir is not None:
+        os.environ[MPLCONFIGDIR_ENV] = str(matplotlib_dir)
+        if "matplotlib" in sys.modules:
+            LOG.warning(
+                "matplotlib was imported before configure_ultralytics(%s) and keeps its own "
+                "config folder; call configure_ultralytics first",
+                config_dir,
+            )
 
     if "ultralytics" in sys.modules and previous != str(config_dir):
         _warn_if_imported_elsewhere(config_dir)
@@ -95,7 +123,12 @@ def _warn_if_imported_elsewhere(config_dir: Path) -> None:
         )
 
 
-DEFAULT_CONFIG_DIR = Path.home() / ".cache" / "roadmark" / "ultralytics"
+def default_config_dir() -> Path:
+    """Return the ultralytics config folder used when none is given: ``<home>/ultralytics``.
+
+    Read at call time, so a ``$ROADMARK_HOME`` set after import is honoured.
+    """
+    return roadmark_home() / "ultralytics"
 
 
 def ensure_offline(config_dir: Path | None = None) -> None:
@@ -103,8 +136,8 @@ def ensure_offline(config_dir: Path | None = None) -> None:
 
     Args:
         config_dir: Folder to use when none is configured yet; ``YOLO_CONFIG_DIR`` when it is
-            set, else ``~/.cache/roadmark/ultralytics``.
+            set, else :func:`default_config_dir` (inside the roadmark state folder).
     """
     configured = os.environ.get("YOLO_CONFIG_DIR")
-    chosen = Path(configured) if configured else (config_dir or DEFAULT_CONFIG_DIR)
+    chosen = Path(configured) if configured else (config_dir or default_config_dir())
     configure_ultralytics(chosen)
