@@ -88,7 +88,8 @@ def labeling_tasks(
             io_manager_key="parquet_io_manager",
             kinds={"parquet"},
             description="Status of every labeling task, with its number of annotations.\n\n"
-            "One of labelled, reviewed_empty, unannotated or cancelled.",
+            "One of labelled, reviewed_empty, unannotated, cancelled or unconvertible (a region "
+            "that cannot become a box: left out of training, reported).",
         ),
     },
     group_name="labeling",

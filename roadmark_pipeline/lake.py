@@ -135,7 +135,12 @@ def staged_dir(final: Path) -> Iterator[Path]:
 
     Yields:
         An empty folder to fill.
+
+    Raises:
+        FileExistsError: When ``final`` is a file (it is never renamed away or replaced).
     """
+    if final.exists() and not final.is_dir():
+        raise FileExistsError(f"{final} is a file; pass a folder to (re)build, or remove the file")
     final.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     stage.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the folder is for everyone who reads

@@ -43,3 +43,12 @@ def test_as_path_keeps_urls_and_expands_local(tmp_path):
     assert str(lake.as_path("s3://bucket/lake")).startswith("s3://bucket/lake")
     assert lake.is_local(lake.as_path(str(tmp_path)))
     assert not lake.is_local(lake.as_path("s3://bucket/lake"))
+
+
+def test_staged_dir_never_replaces_a_file(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    with pytest.raises(FileExistsError, match="is a file"), lake.staged_dir(target):
+        pass
+    assert target.read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
