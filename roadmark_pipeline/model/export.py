@@ -9,6 +9,8 @@ therefore tests what the device will run, not a second implementation of it.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -107,9 +109,10 @@ class ParityReport:
 def export_onnx(weights: Path, out_path: Path, *, imgsz: int = 640, opset: int = 18) -> Path:
     """Export a detector to ONNX with a fixed input size and copy it atomically to ``out_path``.
 
-    ultralytics writes ``<weights stem>.onnx`` beside the weights and overwrites it on every
-    export, so each export is copied out at once. Class names, image size and stride travel
-    in the ONNX metadata.
+    ultralytics writes ``<weights stem>.onnx`` beside the weights it loaded, so the export runs
+    on a copy of the weights in a scratch folder next to ``out_path`` (removed afterwards):
+    nothing is written beside the weights, and a failed export leaves nothing behind. Class
+    names, image size and stride travel in the ONNX metadata.
 
     Args:
         weights: The ``.pt`` file.
@@ -128,14 +131,17 @@ def export_onnx(weights: Path, out_path: Path, *, imgsz: int = 640, opset: int =
     weights = Path(weights)
     if not weights.is_file():
         raise ExportError(f"{weights}: weights file missing; pass a best.pt from training")
-    model = load_model(weights)
-    produced = model.export(
-        format="onnx", imgsz=imgsz, opset=opset, simplify=True, dynamic=False, device="cpu"
-    )
-    if not produced or not Path(produced).is_file():
-        raise ExportError(f"{weights}: ultralytics export wrote no ONNX file")
     out_path = Path(out_path)
-    copy_file_atomic(Path(produced), out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".roadmark-export-", dir=out_path.parent) as scratch:
+        copy = Path(scratch) / weights.name
+        shutil.copyfile(weights, copy)
+        produced = load_model(copy).export(
+            format="onnx", imgsz=imgsz, opset=opset, simplify=True, dynamic=False, device="cpu"
+        )
+        if not produced or not Path(produced).is_file():
+            raise ExportError(f"{weights}: ultralytics export wrote no ONNX file")
+        copy_file_atomic(Path(produced), out_path)
     LOG.info("exported %s -> %s (imgsz %d, opset %d)", weights, out_path, imgsz, opset)
     return out_path
 

@@ -33,7 +33,8 @@ def load_model(weights: Path, names: Sequence[str] | None = None) -> Any:
         The ultralytics ``YOLO`` model.
 
     Raises:
-        PredictionError: When the file is missing or its class names differ from the taxonomy.
+        PredictionError: When the file is missing, not a YOLO checkpoint, or its class names
+            differ from the taxonomy.
     """
     from roadmark_pipeline.model.offline import ensure_offline
 
@@ -42,10 +43,19 @@ def load_model(weights: Path, names: Sequence[str] | None = None) -> Any:
         raise PredictionError(
             f"{weights}: weights file missing; pass the best.pt of a training run"
         )
+    if weights.suffix.lower() != ".pt":
+        # ultralytics takes other suffixes for other backends and fails only when predicting.
+        raise PredictionError(f"{weights}: not a .pt file; pass the best.pt of a training run")
     ensure_offline()
     from ultralytics import YOLO
 
-    model = YOLO(str(weights))
+    try:
+        model = YOLO(str(weights))
+    except Exception as error:  # ultralytics raises TypeError, pickle and zip errors alike
+        raise PredictionError(
+            f"{weights}: not a YOLO weights file ({type(error).__name__}); pass the best.pt of "
+            "a training run"
+        ) from error
     expected = list(names or taxonomy_names())
     found = [model.names[index] for index in sorted(model.names)]
     if found != expected:

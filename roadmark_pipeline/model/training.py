@@ -140,9 +140,16 @@ def choose_init(config: TrainConfig) -> tuple[str, str]:
 
     Returns:
         ``(source, init)``: the path or yaml handed to ultralytics, and its description.
+
+    Raises:
+        TrainingError: When the weights file exists but is not a ``.pt`` file.
     """
     if config.weights:
         weights = Path(config.weights).expanduser()
+        if weights.is_file() and weights.suffix.lower() != ".pt":
+            raise TrainingError(
+                f"{weights}: not a .pt weights file; pass the best.pt of a training run"
+            )
         if weights.is_file():
             LOG.info("fine-tuning from local weights %s", weights)
             return str(weights), f"weights: {weights}"
@@ -216,7 +223,8 @@ def train_detector(data_yaml: Path, config: TrainConfig, out_dir: Path) -> Train
         Best weights, how training started, device, epochs run, wall time, metrics.
 
     Raises:
-        TrainingError: When ``data_yaml`` is missing or training saved no weights.
+        TrainingError: When ``data_yaml`` is missing, the weights file is not a YOLO checkpoint,
+            or training saved no weights.
     """
     from roadmark_pipeline.lake import copy_file_atomic, write_json_atomic
     from roadmark_pipeline.model.offline import ensure_offline
@@ -241,7 +249,13 @@ def train_detector(data_yaml: Path, config: TrainConfig, out_dir: Path) -> Train
     )
 
     started = time.perf_counter()
-    model = YOLO(source)
+    try:
+        model = YOLO(source)
+    except Exception as error:  # ultralytics raises TypeError, pickle and zip errors alike
+        raise TrainingError(
+            f"{source}: not a YOLO weights file ({type(error).__name__}); pass a .pt file from "
+            "training, or leave TrainConfig.weights unset to train from the yaml"
+        ) from error
     metrics = model.train(**_train_arguments(config, data_yaml, out_dir, device))
     wall_s = time.perf_counter() - started
 
