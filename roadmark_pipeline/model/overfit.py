@@ -79,6 +79,11 @@ class OverfitResult:
         wall_s: Seconds for training and scoring.
         weights: The memorising model (for inspection).
         reason: One sentence for the log and the asset check.
+        config: The training config used (augmentation off).
+        data_yaml: The dataset version it trained and was scored on: its label files hold
+            exactly the boxes the check used (those visible at the check's size), so a
+            cross-check such as ultralytics' ``val()`` reads the same ground truth.
+        n_boxes: Boxes in that dataset.
     """
 
     passed: bool
@@ -91,11 +96,14 @@ class OverfitResult:
     weights: Path
     reason: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    data_yaml: Path = field(default_factory=Path)
+    n_boxes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as plain values."""
         values = dataclasses.asdict(self)
         values["weights"] = str(self.weights)
+        values["data_yaml"] = str(self.data_yaml)
         return values
 
 
@@ -188,7 +196,7 @@ def overfit_check(
     tiny = frames[frames["frame_id"].isin(chosen)]
     tiny_boxes = kept[kept["frame_id"].isin(chosen)]
     started = time.perf_counter()
-    trained, evaluation = _memorise(tiny, tiny_boxes, names, config, Path(work_dir))
+    trained, evaluation, data_yaml = _memorise(tiny, tiny_boxes, names, config, Path(work_dir))
     wall_s = time.perf_counter() - started
 
     passed = bool(evaluation.map50 >= target_map50)
@@ -211,6 +219,8 @@ def overfit_check(
         weights=trained.weights,
         reason=reason,
         config=config.to_dict(),
+        data_yaml=data_yaml,
+        n_boxes=len(tiny_boxes),
     )
 
 
@@ -241,10 +251,10 @@ def _memorise(
     names: tuple[str, ...],
     config: TrainConfig,
     work_dir: Path,
-) -> tuple[TrainResult, Evaluation]:
-    """Train on the tiny batch and evaluate on the same frames."""
+) -> tuple[TrainResult, Evaluation, Path]:
+    """Train on the tiny batch, evaluate on the same frames; return the dataset's data.yaml."""
     assignment = pd.Series("train", index=tiny["frame_id"].to_numpy())
     info = write_yolo_dataset(tiny, tiny_boxes, assignment, names, work_dir / "dataset")
     trained = train_detector(info.data_yaml, config, work_dir / "train")
     predictions = predict_frames(trained.weights, tiny, imgsz=config.imgsz, conf=0.001)
-    return trained, evaluate_detections(tiny_boxes, predictions, tiny, names)
+    return trained, evaluate_detections(tiny_boxes, predictions, tiny, names), info.data_yaml

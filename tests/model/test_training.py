@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -92,26 +93,47 @@ def test_predict_frames_returns_a_boxes_table_in_frame_pixels(overfit):
     assert set(predictions["class_name"]) <= set(NAMES)
 
 
-def test_our_map_agrees_with_ultralytics_val(overfit):
-    """Same model, same frames, same confidence and NMS IoU (0.001 / 0.7). Left apart: the
-    AP integration (our all-point vs their 101-point, <= ~0.01 plus the start triangle, see
-    test_evaluation), their IoU-ordered vs our score-ordered matching, and their rect
-    letterbox (val pads to a stride multiple plus half a stride; predict to a stride
-    multiple), which shifts a few low-score boxes. 0.03 covers these; a unit or class-id bug
+def dataset_truth(data_yaml: Path, frames: pd.DataFrame) -> pd.DataFrame:
+    """The ground truth exactly as a dataset version holds it: its YOLO label files in pixels.
+
+    This is what ultralytics' ``val()`` reads, so both evaluations score the same boxes.
+    """
+    manifest = pd.read_parquet(data_yaml.parent / "manifest.parquet")
+    sizes = frames.set_index("frame_id")[["width", "height"]]
+    rows = []
+    for entry in manifest.itertuples(index=False):
+        width, height = sizes.loc[entry.frame_id]
+        text = (data_yaml.parent / "labels" / entry.split / f"{entry.name}.txt").read_text()
+        for line in text.splitlines():
+            class_id, cx, cy, w, h = line.split()
+            cx, w = float(cx) * width, float(w) * width
+            cy, h = float(cy) * height, float(h) * height
+            box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            rows.append((entry.frame_id, int(class_id), *box))
+    return pd.DataFrame(rows, columns=["frame_id", "class_id", "x1", "y1", "x2", "y2"])
+
+
+def test_our_map_agrees_with_ultralytics_val(overfit, tmp_path):
+    """Same model, same frames, same ground truth (the dataset's label files, which hold only
+    the boxes visible at the check's size), same confidence and NMS IoU (0.001 / 0.7). Left
+    apart: the AP integration (our all-point vs their 101-point, <= ~0.01 plus the start
+    triangle, see test_evaluation), their IoU-ordered vs our score-ordered matching, and their
+    rect letterbox (val pads to a stride multiple plus half a stride; predict to a stride
+    multiple), which shifts a few low-score boxes. Measured: mAP50 0.949 vs 0.945, mAP50-95
+    0.894 vs 0.882. 0.03 covers these; a unit or class-id bug, or scoring other boxes than the
+    dataset holds (all 81 boxes of the 8 frames instead of the 25 visible ones: 0.72 vs 0.945),
     moves mAP50 by far more."""
     from ultralytics import YOLO
 
-    result, frames, boxes, work = overfit
+    result, frames, _, _ = overfit
     tiny = frames[frames["frame_id"].isin(result.frame_ids)]
-    # The boxes the check trained on (and wrote into its dataset): the visible ones.
-    visible = visible_boxes(frames, boxes, OVERFIT_CONFIG.imgsz)
-    truth = visible[visible["frame_id"].isin(result.frame_ids)]
+    truth = dataset_truth(result.data_yaml, frames)
+    assert len(truth) == result.n_boxes and set(truth["frame_id"]) <= set(result.frame_ids)
     predictions = predict_frames(result.weights, tiny, imgsz=OVERFIT_CONFIG.imgsz, iou=0.7)
     ours = evaluate_detections(truth, predictions, tiny, NAMES)
 
-    data_yaml = next((work / "dataset").glob("*/data.yaml"))
     theirs = YOLO(str(result.weights)).val(
-        data=str(data_yaml),
+        data=str(result.data_yaml),
         imgsz=OVERFIT_CONFIG.imgsz,
         batch=1,
         conf=0.001,
@@ -119,6 +141,7 @@ def test_our_map_agrees_with_ultralytics_val(overfit):
         plots=False,
         verbose=False,
         device="cpu",
+        project=str(tmp_path / "val"),  # not ultralytics' runs_dir in the repository
     )
     assert ours.map50 == pytest.approx(float(theirs.box.map50), abs=0.03)
     assert ours.map50_95 == pytest.approx(float(theirs.box.map), abs=0.03)
@@ -126,6 +149,16 @@ def test_our_map_agrees_with_ultralytics_val(overfit):
         name = theirs.names[int(index)]
         their_ap50 = float(theirs.box.class_result(list(theirs.box.ap_class_index).index(index))[2])
         assert ours.per_class.at[name, "ap50"] == pytest.approx(their_ap50, abs=0.05)
+
+
+def test_overfit_result_names_the_boxes_it_trained_on(overfit):
+    # The check leaves out boxes too small to see at its size; the dataset it returns holds
+    # exactly the ones it kept, so anything scored against it compares like with like.
+    result, frames, boxes, _ = overfit
+    kept = visible_boxes(frames, boxes, OVERFIT_CONFIG.imgsz)
+    on_batch = kept[kept["frame_id"].isin(result.frame_ids)]
+    assert result.n_boxes == len(on_batch) < len(boxes[boxes["frame_id"].isin(result.frame_ids)])
+    assert result.data_yaml.is_file() and result.to_dict()["data_yaml"] == str(result.data_yaml)
 
 
 def test_fine_tunes_from_a_weights_file_we_trained(overfit, four_frames, tmp_path):
