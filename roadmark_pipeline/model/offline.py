@@ -78,35 +78,62 @@ def configure_ultralytics(config_dir: Path) -> None:
         OfflineSetupError: When the font cannot be found or the folder cannot be written.
     """
     config_dir = Path(config_dir).expanduser().resolve()
-    matplotlib_dir = None if os.environ.get(MPLCONFIGDIR_ENV) else config_dir / MATPLOTLIB_SUBDIR
     try:
         font = _dejavu_font()
         _place_font(config_dir, font)
         _place_font(config_dir / SETTINGS_SUBDIR, font)
-        if matplotlib_dir is not None:
-            matplotlib_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OfflineSetupError(
             f"{config_dir}: cannot prepare the ultralytics config folder ({error}); "
             "pass a writable folder"
         ) from error
+    configure_matplotlib(config_dir / MATPLOTLIB_SUBDIR)
 
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_AUTOINSTALL"] = "false"
     previous = os.environ.get("YOLO_CONFIG_DIR")
     os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
-    if matplotlib_dir is not None:
-        os.environ[MPLCONFIGDIR_ENV] = str(matplotlib_dir)
-        if "matplotlib" in sys.modules:
-            LOG.warning(
-                "matplotlib was imported before configure_ultralytics(%s) and keeps its own "
-                "config folder; call configure_ultralytics first",
-                config_dir,
-            )
 
     if "ultralytics" in sys.modules and previous != str(config_dir):
         _warn_if_imported_elsewhere(config_dir)
     LOG.debug("ultralytics configured offline, config dir %s", config_dir)
+
+
+def configure_matplotlib(folder: Path | None = None) -> Path:
+    """Keep matplotlib's config and font cache in the state folder, not in the home folder.
+
+    Sets ``MPLCONFIGDIR`` to ``folder`` (``<default config folder>/matplotlib`` when None)
+    unless the environment already names one, which is then kept. Call it before matplotlib is
+    imported: matplotlib reads the variable once, on import.
+
+    Args:
+        folder: The matplotlib config folder to use when none is set.
+
+    Returns:
+        The folder matplotlib uses.
+
+    Raises:
+        OfflineSetupError: When the folder cannot be created.
+    """
+    configured = os.environ.get(MPLCONFIGDIR_ENV)
+    if configured:
+        return Path(configured)
+    chosen = Path(folder or default_config_dir() / MATPLOTLIB_SUBDIR).expanduser().resolve()
+    try:
+        chosen.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OfflineSetupError(
+            f"{chosen}: cannot create matplotlib's config folder ({error}); set MPLCONFIGDIR "
+            "or ROADMARK_HOME to a writable folder"
+        ) from error
+    os.environ[MPLCONFIGDIR_ENV] = str(chosen)
+    if "matplotlib" in sys.modules:
+        LOG.warning(
+            "matplotlib was imported before MPLCONFIGDIR was set to %s and keeps its own config "
+            "folder; configure it before importing matplotlib",
+            chosen,
+        )
+    return chosen
 
 
 def _warn_if_imported_elsewhere(config_dir: Path) -> None:

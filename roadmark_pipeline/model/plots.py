@@ -15,6 +15,9 @@ LOG = logging.getLogger(__name__)
 
 def _figure_png(evaluation: Evaluation, names: list[str], title: str) -> bytes:
     """Draw the PR curves of ``names`` into one PNG (matplotlib, no display needed)."""
+    from roadmark_pipeline.model.offline import configure_matplotlib
+
+    configure_matplotlib()  # before the import: nothing written in the home folder
     import matplotlib
 
     matplotlib.use("Agg")

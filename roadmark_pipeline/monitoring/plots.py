@@ -4,7 +4,9 @@ Three pictures, one line per camera model: software (latency, fps, CPU, memory, 
 (brightness, contrast, blur, exposure) and output (detections per frame, empty share,
 confidence, detections per class); a fourth with the drifted share per day when a drift history
 is given. Matplotlib's object API with the Agg canvas is used, so nothing touches pyplot's global
-state or needs a display.
+state or needs a display. Matplotlib is imported when the first picture is drawn, after
+``MPLCONFIGDIR`` points into the state folder (``configure_matplotlib``), so importing this module
+(as the Dagster definitions do) writes nothing in the home folder.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ import io
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-from matplotlib.figure import Figure
 
 from roadmark_pipeline.lake import write_bytes_atomic
 from roadmark_pipeline.monitoring.drift import segment_labels
 from roadmark_pipeline.monitoring.schema import class_columns
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 LOG = logging.getLogger(__name__)
 
@@ -84,6 +87,8 @@ def _draw(axes, data: pd.DataFrame, title: str) -> None:
         return
     for camera in data.columns:
         axes.plot(data.index, data[camera], marker=".", label=str(camera))
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
     locator = AutoDateLocator(maxticks=8)
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
@@ -91,8 +96,20 @@ def _draw(axes, data: pd.DataFrame, title: str) -> None:
     axes.grid(alpha=0.3)
 
 
+def _figure(**options: object) -> Figure:
+    """A new figure; matplotlib is imported here, once its config folder is set."""
+    from roadmark_pipeline.model.offline import configure_matplotlib
+
+    configure_matplotlib()
+    from matplotlib.figure import Figure
+
+    return Figure(**options)
+
+
 def _save(figure: Figure, path: Path) -> Path:
     """Render a figure to PNG and write it atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     buffer = io.BytesIO()
     FigureCanvasAgg(figure)
     figure.savefig(buffer, format="png", dpi=90)
@@ -100,24 +117,28 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def _panel_figure(frame: pd.DataFrame, panels, title: str, freq: str) -> Figure:
-    """Build a figure with one panel per (column, aggregation, title) present in the table."""
+def _panel_figure(frame: pd.DataFrame, panels, title: str, freq: str) -> Figure | None:
+    """Build a figure with one panel per (column, aggregation, title) present in the table.
+
+    Returns None when the table holds none of the columns (a figure of no panels has no size).
+    """
     present = [panel for panel in panels if panel[0] in frame.columns]
+    if not present:
+        return None
     rows = (len(present) + 1) // 2
-    figure = Figure(figsize=(11, 2.6 * rows), layout="constrained")
+    figure = _figure(figsize=(11, 2.6 * rows), layout="constrained")
     figure.suptitle(title)
     for index, (column, how, label) in enumerate(present):
         axes = figure.add_subplot(rows, 2, index + 1)
         _draw(axes, _series(frame, column, how, freq), label)
-    if present:
-        figure.axes[0].legend(fontsize=7, title="camera model", title_fontsize=7)
+    figure.axes[0].legend(fontsize=7, title="camera model", title_fontsize=7)
     return figure
 
 
 def _class_figure(frame: pd.DataFrame, freq: str) -> Figure:
     """Build the detections-per-class figure (all cameras together, one line per class)."""
     names = class_columns(frame)
-    figure = Figure(figsize=(11, 3.2), layout="constrained")
+    figure = _figure(figsize=(11, 3.2), layout="constrained")
     axes = figure.add_subplot(1, 1, 1)
     data = frame.groupby(pd.Grouper(key="ts", freq=freq))[names].mean()
     _draw(axes, data.rename(columns=lambda c: c.removeprefix("det_")), "detections per frame")
@@ -129,7 +150,7 @@ def _class_figure(frame: pd.DataFrame, freq: str) -> Figure:
 def _drift_figure(drift_history: pd.DataFrame) -> Figure:
     """Build the drifted-share-per-day figure, with the threshold when given."""
     history = drift_history.sort_values("day")
-    figure = Figure(figsize=(11, 3), layout="constrained")
+    figure = _figure(figsize=(11, 3), layout="constrained")
     axes = figure.add_subplot(1, 1, 1)
     days = pd.to_datetime(history["day"])
     axes.plot(days, history["drifted_share"], marker="o", label="drifted share")
@@ -157,7 +178,8 @@ def timeseries_plots(
 
     Returns:
         Picture name (``software``, ``input``, ``output``, ``classes``, ``drift``) to PNG path;
-        empty when ``history`` has no rows.
+        a picture none of whose columns is in ``history`` is left out; empty when ``history``
+        has no rows.
     """
     out = Path(out_dir)
     if history.empty or "ts" not in history.columns:
@@ -170,10 +192,14 @@ def timeseries_plots(
     )
     frame = frame.assign(camera=segment_labels(camera))
     freq = _bucket_frequency(frame["ts"])
-    figures = {
+    panel_figures = {
         name: _panel_figure(frame, panels, f"{name} metrics ({freq} buckets)", freq)
         for name, panels in PANELS.items()
     }
+    figures = {name: figure for name, figure in panel_figures.items() if figure is not None}
+    skipped = sorted(set(panel_figures) - set(figures))
+    if skipped:
+        LOG.info("no column for the %s pictures; left out", ", ".join(skipped))
     if class_columns(frame):
         figures["classes"] = _class_figure(frame, freq)
     if drift_history is not None and not drift_history.empty:

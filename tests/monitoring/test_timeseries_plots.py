@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -53,3 +56,36 @@ def test_a_few_hours_use_hourly_buckets_and_missing_columns_are_skipped(tmp_path
 def test_no_rows_no_plots(tmp_path: Path) -> None:
     assert timeseries_plots(pd.DataFrame(), tmp_path) == {}
     assert list(tmp_path.iterdir()) == []
+
+
+PLOT_IN_A_FRESH_PROCESS = """
+import sys
+import pandas as pd
+from roadmark_pipeline.monitoring.plots import timeseries_plots
+assert "matplotlib" not in sys.modules, "importing the plots module imported matplotlib"
+rows = pd.DataFrame({"ts": pd.date_range("2025-03-01", periods=30, freq="10min", tz="UTC"),
+                     "camera_model": "cam-a", "brightness": range(30)})
+print(sorted(timeseries_plots(rows, sys.argv[1])))
+"""
+
+
+def test_plots_write_nothing_in_the_home_folder(tmp_path: Path) -> None:
+    # Dagster imports the plots module when it loads the definitions: nothing may land in
+    # ~/.config/matplotlib or ~/.cache/matplotlib then, nor when a picture is drawn.
+    home, state = tmp_path / "home", tmp_path / "state"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLCONFIGDIR", "YOLO_CONFIG_DIR")}
+    env |= {"HOME": str(home), "ROADMARK_HOME": str(state)}
+    done = subprocess.run(
+        [sys.executable, "-c", PLOT_IN_A_FRESH_PROCESS, str(tmp_path / "plots")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    # Only brightness is given: the software and output pictures, with no column, are left out.
+    assert done.stdout.strip() == "['input']" and (tmp_path / "plots" / "input.png").is_file()
+    assert not list(home.iterdir())
+    assert list((state / "ultralytics" / "matplotlib").glob("fontlist-*.json"))
