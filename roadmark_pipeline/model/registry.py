@@ -195,15 +195,20 @@ class ModelRegistry:
             The new production entry.
 
         Raises:
-            RegistryError: When there is no earlier model to return to.
+            RegistryError: When there is no earlier model to return to, or the history lacks it.
         """
         with self._locked():
             current = self.production()
             if current is None or current.previous is None:
                 raise RegistryError("nothing to roll back to: production has no predecessor")
             earlier = next(
-                entry for entry in reversed(self.history()) if entry.model_id == current.previous
+                (e for e in reversed(self.history()) if e.model_id == current.previous), None
             )
+            if earlier is None:
+                raise RegistryError(
+                    f"{self.root}: the history holds no entry for {current.previous}, the model "
+                    "before production; restore history/ from a backup before rolling back"
+                )
             entry = ModelEntry(
                 **{
                     **earlier.to_dict(),

@@ -201,3 +201,43 @@ def test_gate_reads_what_a_model_run_writes(sandbox: dict[str, Path], tmp_path: 
     done = roadmark(sandbox, "gate", str(path))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["promote"] is True
+
+
+def _registry_with_two_models(root: Path) -> None:
+    """Promote model a, then model b, through the library (b's predecessor is a)."""
+    import pandas as pd
+
+    from roadmark_pipeline.model.evaluation import evaluate_detections
+    from roadmark_pipeline.model.gate import gate
+    from roadmark_pipeline.model.registry import ModelRegistry
+
+    truth = pd.DataFrame(
+        [("f0", 0, 0, 0, 10, 10)], columns=["frame_id", "class_id", "x1", "y1", "x2", "y2"]
+    )
+    evaluation = evaluate_detections(
+        truth, truth.assign(score=0.9), pd.DataFrame({"frame_id": ["f0"]}), ("white_line",)
+    )
+    registry = ModelRegistry(root)
+    for model_id in ("a", "b"):
+        weights = root.parent / f"{model_id}.pt"
+        weights.write_bytes(model_id.encode() * 10)
+        decision = gate(evaluation, registry.production_evaluation())
+        registry.promote(weights, evaluation, decision, model_id=model_id)
+
+
+def test_registry_show_rollback_and_a_broken_history(
+    sandbox: dict[str, Path], tmp_path: Path
+) -> None:
+    root = tmp_path / "lake" / "registry"
+    _registry_with_two_models(root)
+    shown = roadmark(sandbox, "model-registry", "show", "--root", str(root))
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["model_id"] == "b"
+
+    # The history lost the entry of the model before production: refused in one line.
+    for entry in (root / "history").glob("*-a.json"):
+        entry.unlink()
+    pointer = (root / "production.json").read_text()
+    broken = roadmark(sandbox, "model-registry", "rollback", "--root", str(root))
+    assert_one_line_error(broken, "no entry for a", "restore history/")
+    assert (root / "production.json").read_text() == pointer
