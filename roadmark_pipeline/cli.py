@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from roadmark_pipeline.cli_support import OneLineParser
+
 LOG = logging.getLogger(__name__)
 
 # Modules that contribute sub-commands. Each defines add_commands(subparsers) and sets
@@ -29,12 +31,14 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every room's sub-commands."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="roadmark",
         description="roadmark: pipeline chores for scripts and for checking by hand.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=OneLineParser
+    )
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 CASES = Path(__file__).resolve().parent / "data" / "cases"
 
-# Nothing may download at test time: ultralytics gets a private config dir and offline flags.
+# Nothing may download at test time, and nothing is written outside temporary folders:
+# ultralytics and matplotlib get private config dirs before any test module imports them.
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+_PRIVATE = Path(tempfile.mkdtemp(prefix="roadmark-tests-"))
+os.environ.setdefault("YOLO_CONFIG_DIR", str(_PRIVATE / "ultralytics"))
+os.environ.setdefault("MPLCONFIGDIR", str(_PRIVATE / "matplotlib"))
 
 
 @pytest.fixture(scope="session")

@@ -268,6 +268,3 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     registry.add_argument("--root", default=None, help=f"default {home}/lake/registry")
     registry.add_argument("--note", default="manual rollback", help="why (rollback)")
     registry.set_defaults(func=_registry)
-
-    for parser in (run, overfit, export, gate, registry):
-        checks.one_line_errors(parser)

@@ -17,11 +17,11 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+
+from roadmark_pipeline.cli_support import EXIT_BAD_INPUT, fail  # noqa: F401 - re-exported
 
 LOG = logging.getLogger(__name__)
 
-EXIT_BAD_INPUT = 2
 STRIDE = 32
 MAX_IMGSZ = 4096
 SILVER_EXPORT = Path("labels") / "annotations.labelstudio.json"
@@ -29,21 +29,6 @@ SILVER_EXPORT = Path("labels") / "annotations.labelstudio.json"
 
 class ModelInputError(ValueError):
     """An input of a model command cannot be used; the message names it and the fix."""
-
-
-def one_line_errors(parser: argparse.ArgumentParser) -> None:
-    """Make ``parser`` report a bad argument in one stderr line (no usage block), exit 2."""
-
-    def error(message: str) -> NoReturn:
-        parser.exit(EXIT_BAD_INPUT, f"{parser.prog}: {message}; see {parser.prog} --help\n")
-
-    parser.error = error  # type: ignore[method-assign]
-
-
-def fail(prog: str, error: Exception | str) -> int:
-    """Write ``error`` as one stderr line prefixed by the command, and return exit code 2."""
-    sys.stderr.write(f"{prog}: {' '.join(str(error).split())}\n")
-    return EXIT_BAD_INPUT
 
 
 def _number(text: str, kind: Callable[[str], float], example: str) -> float:

@@ -164,7 +164,6 @@ def add_commands(subparsers: Any) -> None:
         help="also add the snapshots to this Evidently workspace folder (see roadmark drift-ui)",
     )
     parser.set_defaults(func=_run_drift)
-    checks.one_line_errors(parser)
 
     ui = subparsers.add_parser(
         "drift-ui",
@@ -173,7 +172,6 @@ def add_commands(subparsers: Any) -> None:
     ui.add_argument("workspace", help="the workspace folder given to roadmark drift --workspace")
     ui.add_argument("--port", type=checks.port, default=8000, help="local port, default 8000")
     ui.set_defaults(func=_run_ui)
-    checks.one_line_errors(ui)
 
 
 def _run_ui(args: argparse.Namespace) -> int:

@@ -13,39 +13,18 @@ import math
 import os
 import shutil
 import socket
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pandas as pd
 
+from roadmark_pipeline.cli_support import EXIT_BAD_INPUT, fail  # noqa: F401 - re-exported
 from roadmark_pipeline.monitoring.schema import CLASS_COLUMN_PREFIX
-
-EXIT_BAD_INPUT = 2
 
 
 class DriftInputError(ValueError):
     """An input given to ``roadmark drift`` cannot be used; the message names it and the fix."""
-
-
-def one_line_errors(parser: argparse.ArgumentParser) -> None:
-    """Make ``parser`` report a bad argument in one stderr line (no usage block), exit 2.
-
-    Args:
-        parser: A sub-command's parser.
-    """
-
-    def error(message: str) -> NoReturn:
-        parser.exit(EXIT_BAD_INPUT, f"{parser.prog}: {message}; see {parser.prog} --help\n")
-
-    parser.error = error  # type: ignore[method-assign]
-
-
-def fail(prog: str, error: Exception | str) -> int:
-    """Write ``error`` as one stderr line prefixed by the command, and return exit code 2."""
-    sys.stderr.write(f"{prog}: {' '.join(str(error).split())}\n")
-    return EXIT_BAD_INPUT
 
 
 def share(text: str) -> float:

@@ -17,7 +17,6 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 LOG = logging.getLogger(__name__)
 
@@ -72,21 +71,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--jpeg-quality", type=_jpeg_quality, default=95, help="JPEG quality 1-100 (default 95)"
     )
     sample.set_defaults(func=run_sample)
-    for parser in (probe, sample):
-        one_line_errors(parser)
-
-
-def one_line_errors(parser: argparse.ArgumentParser) -> None:
-    """Make ``parser`` report a bad argument in one stderr line (no usage block), exit 2.
-
-    Args:
-        parser: A sub-command's parser.
-    """
-
-    def error(message: str) -> NoReturn:
-        parser.exit(2, f"{parser.prog}: {message}; see {parser.prog} --help\n")
-
-    parser.error = error  # type: ignore[method-assign]
 
 
 def run_probe(args: argparse.Namespace) -> int:
