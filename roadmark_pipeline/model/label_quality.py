@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from roadmark_pipeline.model.dataset import write_yolo_dataset
+from roadmark_pipeline.model.folds import assign_folds
 from roadmark_pipeline.model.predict import predict_frames
 from roadmark_pipeline.model.training import TrainConfig, train_detector
 
@@ -266,33 +267,6 @@ def find_label_issues(
     return table.sort_values("quality_score", kind="stable", ignore_index=True)
 
 
-def assign_folds(frames: pd.DataFrame, group_column: str, k: int) -> pd.Series:
-    """Deal whole groups into ``k`` folds of similar frame counts (largest group first).
-
-    Returns:
-        frame_id -> fold index.
-
-    Raises:
-        LabelQualityError: With fewer than ``k`` groups or ``k`` below 2.
-    """
-    if group_column not in frames.columns:
-        raise LabelQualityError(f"frames lack the group column {group_column!r}")
-    sizes = frames[group_column].astype(str).value_counts()
-    if k < 2 or len(sizes) < k:
-        raise LabelQualityError(
-            f"k={k} folds need at least k >= 2 drives; found {len(sizes)} in {group_column!r}"
-        )
-    ordered = sizes.sort_index().sort_values(ascending=False, kind="stable")
-    load = np.zeros(k)
-    fold_of: dict[str, int] = {}
-    for group, size in ordered.items():
-        fold = int(np.argmin(load))
-        fold_of[str(group)] = fold
-        load[fold] += size
-    folds = frames[group_column].astype(str).map(fold_of)
-    return pd.Series(folds.to_numpy(), index=frames["frame_id"].to_numpy(), name="fold")
-
-
 def cross_val_predictions(
     frames: pd.DataFrame,
     boxes: pd.DataFrame,
@@ -303,23 +277,29 @@ def cross_val_predictions(
     train_config: TrainConfig,
     work_dir: Path,
     conf: float = 0.001,
+    fold_by: str = "drive",
+    block_size: int = 4,
 ) -> pd.DataFrame:
-    """Predict every frame with a model that never saw its drive (K-fold grouped by drive).
+    """Predict every frame with a model that never saw it (K-fold, see :func:`assign_folds`).
 
     Args:
         frames: Frames with ``frame_id``, ``path``, ``width``, ``height`` and the group column.
         boxes: Their annotated boxes.
         class_names: Taxonomy order.
-        k: Number of folds (at least 2, at most the number of drives).
+        k: Number of folds (at least 2; with ``fold_by="drive"`` at most the number of drives).
         group_column: Frames column naming the drive.
         train_config: Training settings of each fold's model (keep them small).
         work_dir: Receives ``fold<i>/dataset`` and ``fold<i>/train`` per fold.
         conf: Lowest score kept in the predictions.
+        fold_by: ``"drive"`` (whole drives held out: never sees the drive), ``"block"`` (runs
+            of ``block_size`` consecutive frames held out) or ``"frame"``. For the label-error
+            search ``"block"`` gives the better predictions (docs/labeling.md).
+        block_size: Frames per held-out run with ``fold_by="block"``.
 
     Returns:
         Predictions (boxes table with ``score``) for every frame, plus the ``fold`` column.
     """
-    folds = assign_folds(frames, group_column, k)
+    folds = assign_folds(frames, group_column, k, fold_by=fold_by, block_size=block_size)
     outputs = []
     for fold in range(k):
         held_out = folds.to_numpy() == fold
