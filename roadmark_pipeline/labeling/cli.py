@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from roadmark_pipeline.labeling.real_issues import FOLD_BY, RealCleanlab
+
 if TYPE_CHECKING:
     from roadmark_pipeline.labeling.yolo import YoloExportSummary
 
@@ -101,6 +103,17 @@ def _add_simulate(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
         action="store_true",
         help="without --issues: cleanlab on annotator 1 with SIMULATED detector predictions",
     )
+    simulate.add_argument(
+        "--real-cleanlab",
+        nargs="?",
+        const="block",
+        choices=FOLD_BY,
+        help="without --issues: cleanlab on annotator 1 with out-of-fold predictions of real "
+        "detectors trained here (~7 min); folds hold out runs of frames, frames or drives",
+    )
+    simulate.add_argument("--folds", type=_at_least(2), default=2, help="K of --real-cleanlab")
+    simulate.add_argument("--block-size", type=_at_least(1), default=4, help="frames per run")
+    simulate.add_argument("--epochs", type=_at_least(1), default=24, help="fold model epochs")
     simulate.add_argument("--drop", type=_share, default=0.05, help="overlooked-box rate (0-1)")
     simulate.add_argument("--swap", type=_share, default=0.04, help="class-swap rate (0-1)")
     simulate.add_argument("--shift", type=_share, default=0.03, help="badly-located rate (0-1)")
@@ -223,10 +236,16 @@ def run_ls_simulate(args: argparse.Namespace) -> int:
     from roadmark_pipeline.labeling.demo import run_simulated_round
     from roadmark_pipeline.labeling.server import LabelStudioError, LabelStudioServer
     from roadmark_pipeline.labeling.simulate import SimulationConfig
+    from roadmark_pipeline.model.label_quality import LabelQualityError
 
     problem = _simulate_input_problem(args.data_dir, args.work_dir)
+    if args.real_cleanlab and args.simulated_cleanlab:
+        problem = "--real-cleanlab and --simulated-cleanlab exclude each other; pass one"
     if problem:
         return _fail(problem)
+    real_cleanlab = args.real_cleanlab and RealCleanlab.from_options(
+        args.real_cleanlab, args.folds, args.block_size, args.epochs
+    )
     issues = None
     if args.issues is not None:
         try:
@@ -251,10 +270,13 @@ def run_ls_simulate(args: argparse.Namespace) -> int:
             target=args.target,
             issues=issues,
             simulated_cleanlab=args.simulated_cleanlab,
+            real_cleanlab=real_cleanlab,
             n_review=args.review,
         )
     except (LabelStudioError, OSError) as error:
         return _fail(_server_error(error, args.work_dir))
+    except LabelQualityError as error:
+        return _fail(f"--real-cleanlab: {error}")
     finally:
         if args.stop:
             server.stop()

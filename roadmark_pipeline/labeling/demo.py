@@ -22,6 +22,7 @@ from roadmark_pipeline.labeling.client import LabelingProject
 from roadmark_pipeline.labeling.config import label_config_xml
 from roadmark_pipeline.labeling.loop import RoundReport, evaluate_round, submit_simulation
 from roadmark_pipeline.labeling.overlap import assign_annotators, configure_overlap
+from roadmark_pipeline.labeling.real_issues import RealCleanlab, real_label_issues
 from roadmark_pipeline.labeling.review import send_for_review
 from roadmark_pipeline.labeling.server import LabelStudioServer, connect
 from roadmark_pipeline.labeling.simulate import (
@@ -72,6 +73,7 @@ def run_simulated_round(
     target: int = 500,
     issues: pd.DataFrame | None = None,
     simulated_cleanlab: bool = False,
+    real_cleanlab: RealCleanlab | None = None,
     n_review: int = 20,
 ) -> SimulatedRound:
     """Run one SIMULATED labeling round end to end on a real local Label Studio.
@@ -89,6 +91,8 @@ def run_simulated_round(
             simulated annotator's labels; the worst ``n_review`` are sent back for review.
         simulated_cleanlab: Without ``issues``: rank the first annotator's labels with the
             model room's cleanlab search fed by SIMULATED detector predictions.
+        real_cleanlab: Without ``issues``: rank them with cleanlab fed out-of-fold predictions
+            of real detectors trained here on that annotator's labels (minutes on a CPU).
         n_review: How many frames to send back.
 
     Returns:
@@ -135,10 +139,17 @@ def run_simulated_round(
         eta=eta,
         out_dir=work_dir / "round",
     )
-    if issues is None and simulated_cleanlab:
+    figures: dict[str, Any] = {}
+    if issues is None and real_cleanlab is not None:
+        labelled, labels = _first_annotator(report, simulation, frames)
+        found = real_label_issues(labelled, labels, work_dir / "cleanlab", real_cleanlab, truth)
+        issues, figures = found.issues, found.figures
+        write_parquet_atomic(result.out_dir / "fold_predictions.parquet", found.predictions)
+    elif issues is None and simulated_cleanlab:
         issues = _simulated_issues(report, simulation, frames, truth)
+        figures = {"predictions": "SIMULATED detector (the shipped labels, jittered)"}
     if issues is not None:
-        result.review = _review(project, issues, simulation, n_review)
+        result.review = _review(project, issues, simulation, n_review) | figures
     write_round(result)
     return result
 
@@ -165,13 +176,19 @@ def _simulated_issues(
     """Rank the first annotator's exported labels: cleanlab fed SIMULATED detector predictions."""
     from roadmark_pipeline.model.label_quality import find_label_issues
 
-    boxes = report.tables.boxes
-    first = boxes[boxes["annotator"] == simulation.annotators[0]]
-    seen = report.tables.annotations
-    labelled = frames[
-        frames["frame_id"].isin(seen.loc[seen["annotator"] == simulation.annotators[0], "frame_id"])
-    ]
+    labelled, first = _first_annotator(report, simulation, frames)
     return find_label_issues(labelled, first, simulated_detector(truth), class_names())
+
+
+def _first_annotator(
+    report: RoundReport, simulation: Simulation, frames: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The frames the first simulated annotator labelled and their exported boxes."""
+    name = simulation.annotators[0]
+    boxes = report.tables.boxes
+    seen = report.tables.annotations
+    labelled = frames[frames["frame_id"].isin(seen.loc[seen["annotator"] == name, "frame_id"])]
+    return labelled.reset_index(drop=True), boxes[boxes["annotator"] == name]
 
 
 def _review(
