@@ -1,7 +1,6 @@
 """Evaluation assets: the trained detector scored on the test drives, and the promotion gate."""
 
 import json
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -53,32 +52,35 @@ def detector_evaluation(
     One row per class-score threshold (0.005 to 0.5), one column per class; PR curves, slices
     with the error analysis (gap to human level x share), confusions and per-class thresholds.
     """
+    lake.ensure(dataset_version["root"])
+    lake.mirror("frames")
     frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
     boxes = lake_io.read_parquet(lake_io.as_path(dataset_version["boxes_table"]))
     test = frames[frames["split"] == "test"]
     truth = boxes[boxes["frame_id"].isin(test["frame_id"])]
-    out_dir = lake.local_path("models", trained_detector["model_id"], "evaluation")
 
     configure_ultralytics(roadmark_home() / "ultralytics")
     predictions = predict_frames(
-        Path(trained_detector["weights"]),
+        lake.ensure(trained_detector["weights"]),
         test,
         imgsz=trained_detector["settings"]["imgsz"],
         conf=config.conf,
         iou=config.iou,
     )
-    report = build_report(
-        truth,
-        predictions,
-        test,
-        class_names(),
-        out_dir=out_dir,
-        agreement=frame_agreement.set_index("frame_id")["agreement"],
-        human_level=config.human_level,
-        target_precision=config.target_precision,
-        dataset_version=dataset_version["version"],
-    )
-    lake_io.write_parquet_atomic(out_dir / "test_predictions.parquet", predictions)
+    evaluation_parts = ("models", trained_detector["model_id"], "evaluation")
+    with lake.workspace(*evaluation_parts, pull=False, prune=True) as out_dir:
+        report = build_report(
+            truth,
+            predictions,
+            test,
+            class_names(),
+            out_dir=out_dir,
+            agreement=frame_agreement.set_index("frame_id")["agreement"],
+            human_level=config.human_level,
+            target_precision=config.target_precision,
+            dataset_version=dataset_version["version"],
+        )
+        lake_io.write_parquet_atomic(out_dir / "test_predictions.parquet", predictions)
 
     evaluation = report.evaluation
     context.log.info(
@@ -144,14 +146,16 @@ def no_worse_than_production(
     dataset_version: dict,
 ) -> dg.AssetCheckResult:
     """The candidate is no worse than production on the same test set (mAP50 and each class)."""
+    lake.ensure(dataset_version["root"])
     frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
     boxes = lake_io.read_parquet(lake_io.as_path(dataset_version["boxes_table"]))
     test = frames[frames["split"] == "test"]
     candidate = Evaluation.from_dict(detector_evaluation["evaluation"])
 
     configure_ultralytics(roadmark_home() / "ultralytics")
+    lake.mirror("models")
     decision = gate_candidate(
-        ModelRegistry(lake.local_path("registry")),
+        ModelRegistry(lake.mirror("registry")),
         candidate,
         boxes[boxes["frame_id"].isin(test["frame_id"])],
         test,
@@ -176,6 +180,6 @@ def no_worse_than_production(
 def candidate_imgsz(evaluation: dict, lake: LakeResource) -> int:
     """The candidate's training size, from its model record."""
     record = json.loads(
-        lake.local_path("models", evaluation["model_id"], "record.json").read_text()
+        lake.ensure(lake.local_path("models", evaluation["model_id"], "record.json")).read_text()
     )
     return int(record["settings"]["imgsz"])

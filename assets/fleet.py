@@ -1,7 +1,5 @@
 """Monitoring assets: the drift reference, the fleet's daily telemetry and its drift report."""
 
-from pathlib import Path
-
 import dagster as dg
 import pandas as pd
 
@@ -18,7 +16,7 @@ from roadmark_pipeline.taxonomy import class_names
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="monitoring", kinds={"parquet"})
 def drift_reference(
-    context: dg.AssetExecutionContext, dataset_version: dict, ota_release: dict
+    context: dg.AssetExecutionContext, lake: LakeResource, dataset_version: dict, ota_release: dict
 ) -> pd.DataFrame:
     """Reference fleet metrics: the dataset frames' inputs and the release's outputs on them.
 
@@ -26,9 +24,11 @@ def drift_reference(
     thresholds and NMS), in telemetry column names, so a day of fleet telemetry compares
     directly.
     """
+    lake.ensure(dataset_version["root"])
+    lake.mirror("frames")
     frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
     predictions = release_predictions(
-        Path(ota_release["release_dir"]), frames, roadmark_home() / "runtime-cache"
+        lake.ensure(ota_release["release_dir"]), frames, roadmark_home() / "runtime-cache"
     )
     # The release's thresholds are already applied: keep every detection it returned.
     reference = reference_from_training(frames, predictions, class_names(), thresholds=0.0)
@@ -112,14 +112,15 @@ def drift_report(
 
     Overall and per camera model, with the HTML and JSON reports written beside it.
     """
-    out_dir = lake.local_path("reports", "drift", context.partition_key)
-    result = run_drift_report(
-        drift_reference,
-        fleet_telemetry,
-        config=DriftConfig(drift_share=config.drift_share, min_samples=config.min_samples),
-        out_dir=out_dir,
-        day=context.partition_key,
-    )
+    report_parts = ("reports", "drift", context.partition_key)
+    with lake.workspace(*report_parts, pull=False, prune=True) as out_dir:
+        result = run_drift_report(
+            drift_reference,
+            fleet_telemetry,
+            config=DriftConfig(drift_share=config.drift_share, min_samples=config.min_samples),
+            out_dir=out_dir,
+            day=context.partition_key,
+        )
     summary = result.to_metadata()
 
     context.log.info(f"drift status {result.status}, drifted share {result.drifted_share}")

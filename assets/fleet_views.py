@@ -8,7 +8,6 @@ from assets.resources import LabelStudioResource, LakeResource
 from roadmark_pipeline.frames import concat_partitions
 from roadmark_pipeline.model.offline import configure_ultralytics
 from roadmark_pipeline.model.plots import image_markdown
-from roadmark_pipeline.model.registry import ModelRegistry
 from roadmark_pipeline.model_flow import production_predictions
 from roadmark_pipeline.monitoring.plots import timeseries_plots
 from roadmark_pipeline.monitoring.relabel import DriftVerdict, select_relabel_sample
@@ -54,8 +53,9 @@ def fleet_dashboard(
             for day, record in sorted(drift_report.items())
         ]
     )
-    out_dir = lake.local_path("reports", "dashboard", context.partition_key)
-    plots = timeseries_plots(history, out_dir, drift_history=drift if len(drift) else None)
+    dashboard_parts = ("reports", "dashboard", context.partition_key)
+    with lake.workspace(*dashboard_parts, pull=False, prune=True) as out_dir:
+        plots = timeseries_plots(history, out_dir, drift_history=drift if len(drift) else None)
 
     context.log.info(f"{len(history)} telemetry rows over {len(fleet_telemetry)} days plotted")
     context.add_output_metadata(
@@ -116,9 +116,8 @@ def relabel_queue(
         return sample
 
     configure_ultralytics(roadmark_home() / "ultralytics")
-    predictions, model_id = production_predictions(
-        ModelRegistry(lake.local_path("registry")), lake.local_path("models"), sample
-    )
+    lake.mirror("frames")
+    predictions, model_id = production_predictions(*lake.production_models(), sample)
     project = label_studio.project(lake.local_path(), class_names())
     new = project.import_frames(sample, predictions=predictions, model_version=model_id)
 

@@ -41,7 +41,8 @@ def raw_videos(context: dg.AssetExecutionContext, lake: LakeResource) -> pd.Data
     content-addressed under ``raw/`` in the lake.
     """
     record = sources.lookup(lake.path(), context.partition_key)
-    stored = sources.store_source(record, lake.local_path("raw"))
+    with lake.workspace("raw", context.partition_key) as stored_dir:
+        stored = sources.store_source(record, stored_dir.parent)
 
     try:
         info = probe_source(stored)
@@ -101,15 +102,16 @@ def sampled_frames(
     )
     source = raw_videos.iloc[0]
     anonymiser = None if config.anonymise else _no_anonymiser()
-    out_dir = lake.local_path("frames", context.partition_key)
+    lake.mirror("raw", context.partition_key)
 
-    manifest = sample_source(
-        source["stored_path"],
-        out_dir,
-        policy,
-        anonymiser=anonymiser,
-        keep_originals=config.keep_originals,
-    )
+    with lake.workspace("frames", context.partition_key, pull=False, prune=True) as out_dir:
+        manifest = sample_source(
+            source["stored_path"],
+            out_dir,
+            policy,
+            anonymiser=anonymiser,
+            keep_originals=config.keep_originals,
+        )
     manifest["source_name"] = source["path"].rsplit("/", 1)[-1]
 
     unusable = manifest.loc[~manifest["usable"], "unusable_reason"].value_counts().to_dict()

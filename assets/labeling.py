@@ -17,7 +17,6 @@ from roadmark_pipeline.labeling.convert import parse_export
 from roadmark_pipeline.labeling.review import send_for_review
 from roadmark_pipeline.model.label_quality import cross_val_predictions, find_label_issues
 from roadmark_pipeline.model.offline import configure_ultralytics
-from roadmark_pipeline.model.registry import ModelRegistry
 from roadmark_pipeline.model_flow import production_predictions
 from roadmark_pipeline.settings import roadmark_home
 from roadmark_pipeline.taxonomy import class_names
@@ -42,13 +41,12 @@ def labeling_tasks(
     """
     frames = concat_partitions(sampled_frames)
     usable = frames[frames["usable"]] if len(frames) else frames
+    lake.mirror("frames")
     project = label_studio.project(lake.local_path(), class_names())
 
     fresh = usable[~usable["frame_id"].isin(project.task_ids_by_frame())]
     configure_ultralytics(roadmark_home() / "ultralytics")
-    predictions, model_id = production_predictions(
-        ModelRegistry(lake.local_path("registry")), lake.local_path("models"), fresh
-    )
+    predictions, model_id = production_predictions(*lake.production_models(), fresh)
     new = project.import_frames(fresh, predictions=predictions, model_version=model_id)
     task_ids = project.task_ids_by_frame()
     tasks = pd.DataFrame({"frame_id": list(task_ids), "task_id": list(task_ids.values())})
@@ -253,6 +251,7 @@ def label_issues(
         consensus_labels,
         config.model_dump(exclude={"review_n"}),
     )
+    lake.mirror("frames")
     cache = lake.local_path("work", "label_issues", digest, "predictions.parquet")
 
     def predict() -> pd.DataFrame:
@@ -267,7 +266,8 @@ def label_issues(
             train_config=config.training.to_train_config(),
         )
 
-    predictions, reused = cached_table(cache, predict)
+    with lake.workspace("work", "label_issues", digest):
+        predictions, reused = cached_table(cache, predict)
     issues = find_label_issues(frames, consensus_labels, predictions, class_names())
     review = send_for_review(
         label_studio.project(lake.local_path(), class_names()), issues, n_worst=config.review_n

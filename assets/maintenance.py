@@ -9,11 +9,11 @@ from roadmark_pipeline.release.tuf_repo import TufRepository
 @dg.op
 def refresh_tuf_metadata(context: dg.OpExecutionContext, lake: LakeResource) -> None:
     """Re-sign the TUF timestamp (and snapshot/targets when close to expiry)."""
-    root = lake.local_path("tuf")
-    if not (root / "repository" / "metadata" / "timestamp.json").exists():
-        context.log.info("no TUF repository yet: nothing published, nothing to refresh")
-        return
-    roles = TufRepository(root / "repository", root / "keys").refresh_expiring()
+    with lake.workspace("tuf") as root:
+        if not (root / "repository" / "metadata" / "timestamp.json").exists():
+            context.log.info("no TUF repository yet: nothing published, nothing to refresh")
+            return
+        roles = TufRepository(root / "repository", root / "keys").refresh_expiring()
     context.log.info(f"re-signed {', '.join(roles)}")
 
 

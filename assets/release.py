@@ -42,16 +42,18 @@ def onnx_model(
     """The detector as an ONNX file with a fixed opset and input size, and its sha256."""
     imgsz = config.imgsz or int(trained_detector["settings"]["imgsz"])
     name = f"model-{imgsz}px-opset{config.opset}.onnx"
-    out_path = lake.local_path("models", trained_detector["model_id"], name)
+    weights = lake.ensure(trained_detector["weights"])
 
     # An export embeds its date, so exporting the same weights again would make a new file
     # (and a new release) from an unchanged model: one export per model, size and opset.
-    if config.reuse and out_path.exists():
-        context.log.info(f"reusing {name}: exported before from the same weights")
-    else:
-        configure_ultralytics(roadmark_home() / "ultralytics")
-        export_onnx(Path(trained_detector["weights"]), out_path, imgsz=imgsz, opset=config.opset)
-        context.log.info(f"exported {name} (opset {config.opset}, {imgsz} px)")
+    with lake.workspace("models", trained_detector["model_id"]) as model_dir:
+        out_path = model_dir / name
+        if config.reuse and out_path.exists():
+            context.log.info(f"reusing {name}: exported before from the same weights")
+        else:
+            configure_ultralytics(roadmark_home() / "ultralytics")
+            export_onnx(weights, out_path, imgsz=imgsz, opset=config.opset)
+            context.log.info(f"exported {name} (opset {config.opset}, {imgsz} px)")
     digest = sha256_file(out_path)
 
     context.add_output_metadata(
@@ -80,16 +82,20 @@ PARITY_FRAMES = 8
     blocking=True,
     additional_ins={"dataset_version": dg.AssetIn()},
 )
-def onnx_matches_pytorch(onnx_model: dict, dataset_version: dict) -> dg.AssetCheckResult:
+def onnx_matches_pytorch(
+    lake: LakeResource, onnx_model: dict, dataset_version: dict
+) -> dg.AssetCheckResult:
     """ONNX Runtime gives the PyTorch model's boxes and scores on test frames."""
+    lake.ensure(dataset_version["root"])
+    lake.mirror("frames")
     frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
     test = frames[frames["split"] == "test"]
     probe = (test if len(test) else frames).head(PARITY_FRAMES)
 
     configure_ultralytics(roadmark_home() / "ultralytics")
     report = onnx_parity(
-        Path(onnx_model["weights"]),
-        Path(onnx_model["onnx_path"]),
+        lake.ensure(onnx_model["weights"]),
+        lake.ensure(onnx_model["onnx_path"]),
         [Path(path) for path in probe["path"]],
         imgsz=onnx_model["imgsz"],
     )
@@ -132,6 +138,9 @@ def ota_release(
     Published as targets of a signed TUF repository, in one channel; a stable release becomes
     the production model in the registry (pointer moved atomically, history kept).
     """
+    lake.ensure(dataset_version["root"])
+    lake.mirror("frames")
+    lake.ensure(onnx_model["onnx_path"])
     frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
     test = frames[frames["split"] == "test"]
     request = ReleaseRequest(
@@ -147,7 +156,8 @@ def ota_release(
         },
         channel=config.channel,
     )
-    record = publish_release(request, lake.local_path("releases"), lake.local_path("tuf"))
+    with lake.workspace("releases") as releases, lake.workspace("tuf") as tuf:
+        record = publish_release(request, releases, tuf)
     if config.channel == "stable":
         record["production"] = _promote(lake, onnx_model, detector_evaluation)
 
@@ -169,16 +179,16 @@ def ota_release(
 
 def _promote(lake: LakeResource, onnx_model: dict, evaluation: dict) -> str:
     """Point production at the released model (the gate check already passed)."""
-    registry = ModelRegistry(lake.local_path("registry"))
     decision = GateDecision(
         True, ["released to stable after the gate passed"], evaluation["map50"], None
     )
-    entry, moved = promote_if_new(
-        registry,
-        Path(onnx_model["weights"]),
-        Evaluation.from_dict(evaluation["evaluation"]),
-        decision,
-        onnx=Path(onnx_model["onnx_path"]),
-        model_id=onnx_model["model_id"],
-    )
+    with lake.workspace("registry") as registry_dir:
+        entry, moved = promote_if_new(
+            ModelRegistry(registry_dir),
+            lake.ensure(onnx_model["weights"]),
+            Evaluation.from_dict(evaluation["evaluation"]),
+            decision,
+            onnx=lake.ensure(onnx_model["onnx_path"]),
+            model_id=onnx_model["model_id"],
+        )
     return f"{entry.model_id} ({'moved' if moved else 'already production'})"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +15,11 @@ import fsspec
 import pandas as pd
 from upath import UPath
 
-from roadmark_pipeline import lake
+from roadmark_pipeline import lake, lake_mirror
 from roadmark_pipeline.labeling.client import LabelingProject
 from roadmark_pipeline.labeling.config import label_config_xml
 from roadmark_pipeline.labeling.server import LabelStudioServer, connect
+from roadmark_pipeline.model.registry import ModelRegistry
 from roadmark_pipeline.settings import roadmark_home
 from roadmark_pipeline.sources import ListedFile
 
@@ -44,18 +47,76 @@ class LakeResource(dg.ConfigurableResource):
         base = lake.as_path(_resolve_root(self.root))
         return base.joinpath(*parts) if parts else base
 
-    def local_path(self, *parts: str) -> Path:
-        """Return a local path under the lake root, for steps that need real files.
+    def is_remote(self) -> bool:
+        """Return True when the lake lives in an object store rather than a local folder."""
+        return not lake.is_local(self.path())
 
-        Raises:
-            ValueError: When the lake is an object store; such steps stage files locally.
+    def local_path(self, *parts: str) -> Path:
+        """Return the local place of ``parts``: in the lake itself, or in a remote lake's mirror.
+
+        For a remote lake nothing is transferred; use :meth:`mirror` to read and
+        :meth:`workspace` to write.
         """
-        path = self.path(*parts)
-        if not lake.is_local(path):
-            raise ValueError(
-                f"lake root {self.path()} is not a local folder; this step needs local files"
-            )
-        return Path(path)
+        root = self.path()
+        if lake.is_local(root):
+            return Path(root).joinpath(*parts)
+        return lake_mirror.mirror_root(root).joinpath(*parts)
+
+    def mirror(self, *parts: str, prune: bool = False) -> Path:
+        """Return local files for ``parts``, first pulling them from a remote lake.
+
+        Args:
+            *parts: A prefix (folder) or one file under the lake root.
+            prune: Also drop mirrored files the store no longer has.
+        """
+        if self.is_remote():
+            lake_mirror.pull(self.path(*parts), self.local_path(*parts), prune=prune)
+        return self.local_path(*parts)
+
+    def ensure(self, path: str | os.PathLike[str]) -> Path:
+        """Return a local path an earlier step recorded, pulling it from a remote lake first.
+
+        Paths in tables and records point into the lake folder or, for a remote lake, into its
+        mirror; this fetches that file or folder when it is not on this machine yet.
+
+        Args:
+            path: A file or folder path as an earlier step recorded it.
+        """
+        local = Path(path)
+        root = self.local_path()
+        if self.is_remote() and local.is_relative_to(root):
+            parts = local.relative_to(root).parts
+            lake_mirror.pull(self.path(*parts), local)
+        return local
+
+    def production_models(self) -> tuple[ModelRegistry, Path]:
+        """Return the model registry and the local models folder, pulled from a remote lake.
+
+        TODO(issue 8 follow-up): pull only the production model's folder, not every model.
+        """
+        return ModelRegistry(self.mirror("registry")), self.mirror("models")
+
+    @contextmanager
+    def workspace(self, *parts: str, pull: bool = True, prune: bool = False) -> Iterator[Path]:
+        """Yield a local folder for ``parts`` whose changes reach a remote lake when the block ends.
+
+        The folder exists when the block starts. On a local lake it is the lake folder itself.
+        On a remote one, the mirror is pulled
+        first (unless ``pull`` is False), and after the block succeeds every file written in it
+        (or missing in the store) is uploaded; a failed block uploads nothing.
+
+        Args:
+            *parts: The prefix the step writes under.
+            pull: Fetch what the store already has before the block.
+            prune: Delete objects under the prefix that the block removed (only for prefixes
+                one step rebuilds whole).
+        """
+        local = self.mirror(*parts) if pull else self.local_path(*parts)
+        local.mkdir(parents=True, exist_ok=True)
+        started = lake_mirror.now_for_push()
+        yield local
+        if self.is_remote():
+            lake_mirror.push(local, self.path(*parts), since=started, prune=prune)
 
 
 class _LakeIOManagerBase(dg.ConfigurableIOManager):

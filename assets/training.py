@@ -67,15 +67,18 @@ def dataset_version(
     )
     frames = frames.assign(split=frames["frame_id"].map(split.assignment))
 
-    info = write_yolo_dataset(
-        frames,
-        consensus_labels,
-        split.assignment,
-        class_names(),
-        lake.local_path("datasets"),
-        warnings=split.warnings,
-    )
-    record = _dataset_record(info, frames, consensus_labels, label_issues)
+    lake.mirror("frames")
+
+    with lake.workspace("datasets", pull=False) as datasets_dir:
+        info = write_yolo_dataset(
+            frames,
+            consensus_labels,
+            split.assignment,
+            class_names(),
+            datasets_dir,
+            warnings=split.warnings,
+        )
+        record = _dataset_record(info, frames, consensus_labels, label_issues)
 
     for warning in split.warnings:
         context.log.warning(warning)
@@ -136,16 +139,19 @@ def training_setup_can_overfit(
     dataset_version: dict,
 ) -> dg.AssetCheckResult:
     """The training setup memorises a tiny batch of this dataset, or training must not start."""
+    lake.ensure(dataset_version["root"])
     frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
     boxes = lake_io.read_parquet(lake_io.as_path(dataset_version["boxes_table"]))
+    lake.mirror("frames")
     configure_ultralytics(roadmark_home() / "ultralytics")
-    result = overfit_or_reuse(
-        frames,
-        boxes,
-        lake.local_path("work", "overfit"),
-        n_frames=config.frames,
-        target=config.target_map50,
-    )
+    with lake.workspace("work", "overfit") as work_dir:
+        result = overfit_or_reuse(
+            frames,
+            boxes,
+            work_dir,
+            n_frames=config.frames,
+            target=config.target_map50,
+        )
 
     context.log.info(result.reason)
     return dg.AssetCheckResult(
@@ -187,13 +193,15 @@ def trained_detector(
     """
     settings = config.to_train_config()
     configure_ultralytics(roadmark_home() / "ultralytics")
-    record, reused = train_or_reuse(
-        Path(dataset_version["data_yaml"]),
-        dataset_version["version"],
-        settings,
-        lake.local_path("models"),
-        reuse=config.reuse,
-    )
+    lake.ensure(dataset_version["root"])
+    with lake.workspace("models") as models_dir:
+        record, reused = train_or_reuse(
+            Path(dataset_version["data_yaml"]),
+            dataset_version["version"],
+            settings,
+            models_dir,
+            reuse=config.reuse,
+        )
 
     context.log.info(
         f"{'reused' if reused else 'trained'} detector {record['model_id']} on "
