@@ -31,6 +31,7 @@ from assets.resources import (
     LandingZoneResource,
     ParquetIOManager,
 )
+from roadmark_pipeline.executors import executor_from_env
 from sensors.annotations import annotation_sensor
 from sensors.drift import drift_sensor, nightly_drift_schedule, tuf_refresh_schedule
 from sensors.landing import landing_sensor
@@ -68,4 +69,5 @@ defs = dg.Definitions(
         "parquet_io_manager": ParquetIOManager(),
         "json_io_manager": JsonIOManager(),
     },
+    executor=executor_from_env(),  # $ROADMARK_EXECUTOR; unset keeps Dagster's default
 )

@@ -1,0 +1,383 @@
+"""Throwaway servers on 127.0.0.1 for the scale-out tests and benchmark, each stopped by its PID.
+
+PostgreSQL (its own cluster in a fresh folder), Redis without persistence, moto's S3 server,
+Celery workers and the Dagster daemon. Every process starts in a session of its own and is
+stopped through that session's process group (SIGTERM, then SIGKILL), so a child it forked
+(a Celery pool process, the daemon's code server and run workers) goes with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from roadmark_pipeline.localserve import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+POSTGRES_GLOBS = ("/usr/lib/postgresql/*/bin",)
+
+
+class ServiceError(RuntimeError):
+    """A server did not start; the message carries the end of its log."""
+
+
+@dataclass
+class Service:
+    """One started process, its log and how to stop it."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        """The end of the process's log, for failure messages."""
+        try:
+            text = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return f"({self.log} unreadable)"
+        return "\n".join(text[-lines:])
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Terminate the process's group by its PID, wait, then kill what is left."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=timeout_s)
+                _reap_group(self.process.pid, timeout_s)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def _reap_group(pgid: int, timeout_s: float) -> None:
+    """Wait until no process of the group is left (children may outlive the leader)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+@dataclass
+class Services:
+    """Started services, stopped in reverse order by :meth:`stop_all` (also on failure)."""
+
+    base: Path
+    started: list[Service] = field(default_factory=list)
+    cleanup: list[Path] = field(default_factory=list)
+
+    def start(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        user: str | None = None,
+    ) -> Service:
+        """Start ``command`` in a new session with its output in ``<base>/logs/<name>.log``."""
+        logs = self.base / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = logs / f"{name}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
+                **_as_user(user),
+            )
+        service = Service(name, process, log)
+        self.started.append(service)
+        return service
+
+    def stop_all(self) -> None:
+        """Stop every started process, newest first."""
+        while self.started:
+            self.started.pop().stop()
+
+    def logs(self) -> str:
+        """Every service's log tail, for a failure message."""
+        return "\n".join(f"--- {s.name} (pid {s.pid}) ---\n{s.tail()}" for s in self.started)
+
+
+def _as_user(user: str | None) -> dict:
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def wait_for(
+    check: Callable[[], bool], service: Service, what: str, timeout_s: float = 60.0
+) -> None:
+    """Poll ``check`` until it is true; fail with the service's log if it dies or times out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not service.running():
+            raise ServiceError(f"{service.name} exited ({what}):\n{service.tail()}")
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        time.sleep(0.2)
+    raise ServiceError(f"{service.name}: {what} not within {timeout_s:.0f} s:\n{service.tail()}")
+
+
+def postgres_bin() -> Path:
+    """The folder with PostgreSQL's server binaries (initdb, postgres)."""
+    configured = os.environ.get("ROADMARK_PG_BIN")
+    if configured:
+        return Path(configured)
+    found = shutil.which("initdb")
+    if found and shutil.which("postgres"):
+        return Path(found).parent
+    import glob
+
+    candidates = sorted(
+        (Path(p) for pattern in POSTGRES_GLOBS for p in glob.glob(pattern)),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+    )
+    for candidate in reversed(candidates):
+        if (candidate / "initdb").exists() and (candidate / "postgres").exists():
+            return candidate
+    raise ServiceError(
+        "PostgreSQL server binaries not found: install postgresql (apt-get install postgresql) "
+        "or set ROADMARK_PG_BIN to the folder holding initdb and postgres"
+    )
+
+
+@dataclass
+class Postgres:
+    """A throwaway PostgreSQL cluster with one database."""
+
+    service: Service
+    port: int
+    db: str
+    user: str = "postgres"
+    host: str = "127.0.0.1"
+
+    def env(self) -> dict[str, str]:
+        """The variables deploy/postgres/dagster.yaml reads."""
+        return {
+            "ROADMARK_PG_HOST": self.host,
+            "ROADMARK_PG_PORT": str(self.port),
+            "ROADMARK_PG_USER": self.user,
+            "ROADMARK_PG_PASSWORD": "",
+            "ROADMARK_PG_DB": self.db,
+        }
+
+    def connect(self, db: str | None = None):
+        import psycopg2
+
+        return psycopg2.connect(
+            host=self.host, port=self.port, user=self.user, dbname=db or self.db, connect_timeout=5
+        )
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Run one query and return its rows."""
+        with contextlib.closing(self.connect()) as conn, conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+
+def start_postgres(services: Services, db: str = "dagster") -> Postgres:
+    """Create a cluster in a fresh folder and start it on a free port of 127.0.0.1.
+
+    initdb refuses to run as root: as root, the cluster belongs to the ``postgres`` user and
+    the server runs as that user. Authentication is ``trust``, for 127.0.0.1 only.
+    """
+    bindir = postgres_bin()
+    user = "postgres" if os.geteuid() == 0 else None
+    # Outside pytest's 0700 tmp folders, so the postgres user can reach it.
+    folder = Path(tempfile.mkdtemp(prefix="roadmark-pg-"))
+    services.cleanup.append(folder)
+    data, sockets = folder / "data", folder / "sockets"
+    sockets.mkdir()
+    if user:
+        entry = pwd.getpwnam(user)
+        for path in (folder, sockets):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    subprocess.run(
+        [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+        + ["--no-sync", "--no-instructions"],
+        check=True,
+        capture_output=True,
+        **_as_user(user),
+    )
+    port = free_port()
+    settings = {
+        "listen_addresses": "127.0.0.1",
+        "unix_socket_directories": str(sockets),
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+        "max_connections": "200",
+    }
+    command = [str(bindir / "postgres"), "-D", str(data), "-p", str(port)]
+    for key, value in settings.items():
+        command += ["-c", f"{key}={value}"]
+    service = services.start("postgres", command, user=user)
+    pg = Postgres(service, port, db)
+    wait_for(lambda: pg.connect("postgres").close() is None, service, "accepting connections")
+    with contextlib.closing(pg.connect("postgres")) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{db}"')
+    return pg
+
+
+def start_redis(services: Services) -> str:
+    """Start redis-server on a free port of 127.0.0.1, nothing saved; return its URL."""
+    binary = shutil.which("redis-server")
+    if not binary:
+        raise ServiceError("redis-server not found: apt-get install redis-server")
+    port = free_port()
+    folder = services.base / "redis"
+    folder.mkdir()
+    service = services.start(
+        "redis",
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+        + ["--dir", str(folder), "--protected-mode", "yes"],
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    wait_for(lambda: redis.Redis.from_url(url).ping(), service, "answering PING")
+    return url
+
+
+def start_moto(services: Services) -> str:
+    """Start moto's S3-protocol server on a free port of 127.0.0.1; return its endpoint URL."""
+    port = free_port()
+    service = services.start(
+        "moto", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _answers(url), service, "answering HTTP")
+    return url
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+    except urllib.error.HTTPError:
+        pass  # any HTTP answer means the server is up
+    return True
+
+
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "roadmark-test",
+    "AWS_SECRET_ACCESS_KEY": "roadmark-test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def s3_client(endpoint: str):
+    """A boto3 S3 client for moto's server, with dummy keys."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        region_name=S3_ENV["AWS_DEFAULT_REGION"],
+    )
+
+
+def bucket_keys(endpoint: str, bucket: str) -> list[str]:
+    """Every key in the bucket."""
+    paginator = s3_client(endpoint).get_paginator("list_objects_v2")
+    return [
+        obj["Key"] for page in paginator.paginate(Bucket=bucket) for obj in page.get("Contents", [])
+    ]
+
+
+def start_celery_worker(
+    services: Services,
+    name: str,
+    env: Mapping[str, str],
+    concurrency: int = 1,
+    wait: bool = True,
+) -> Service:
+    """Start a dagster-celery worker with deploy/celery/worker.yaml.
+
+    The worker imports the code location before it takes tasks (``-i``), so the first step
+    does not pay for the import. With ``wait`` it returns once the worker said it is ready.
+    """
+    service = services.start(
+        f"celery-{name}",
+        [str(VENV_BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app"]
+        + ["-y", str(ROOT / "deploy/celery/worker.yaml"), "-n", name]
+        + ["-i", "roadmark_pipeline.definitions", "--", f"--concurrency={concurrency}"],
+        env=env,
+        cwd=services.base,
+    )
+    if wait:
+        wait_until_ready(service)
+    return service
+
+
+def wait_until_ready(worker: Service, timeout_s: float = 120.0) -> None:
+    """Wait for a Celery worker's "ready." log line."""
+    wait_for(
+        lambda: " ready." in worker.log.read_text(errors="replace"), worker, "ready", timeout_s
+    )
+
+
+def start_daemon(services: Services, env: Mapping[str, str]) -> Service:
+    """Start ``dagster-daemon run`` on the roadmark workspace."""
+    return services.start(
+        "dagster-daemon",
+        [str(VENV_BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+        env=env,
+        cwd=services.base,
+    )
+
+
+def base_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment for every pipeline process: this one's, the venv first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def running_services(base: Path) -> Iterator[Services]:
+    """Yield a :class:`Services`; on exit every process is stopped and scratch folders removed."""
+    services = Services(base)
+    try:
+        yield services
+    finally:
+        services.stop_all()
+        for folder in services.cleanup:
+            shutil.rmtree(folder, ignore_errors=True)
