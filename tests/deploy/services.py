@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from roadmark_pipeline.localserve import free_port
+from tests.s3server import DUMMY_CREDENTIALS
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -132,7 +133,13 @@ class Services:
 def _as_user(user: str | None) -> dict:
     if user is None:
         return {}
-    entry = pwd.getpwnam(user)
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise ServiceError(
+            f"no {user!r} user: as root, PostgreSQL must run as another user "
+            "(apt-get install postgresql creates it, or run the tests as a normal user)"
+        ) from None
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
@@ -222,9 +229,9 @@ def start_postgres(services: Services, db: str = "dagster") -> Postgres:
     data, sockets = folder / "data", folder / "sockets"
     sockets.mkdir()
     if user:
-        entry = pwd.getpwnam(user)
+        owner = _as_user(user)
         for path in (folder, sockets):
-            os.chown(path, entry.pw_uid, entry.pw_gid)
+            os.chown(path, owner["user"], owner["group"])
     subprocess.run(
         [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
         + ["--no-sync", "--no-instructions"],
@@ -293,13 +300,6 @@ def _answers(url: str) -> bool:
     return True
 
 
-S3_ENV = {
-    "AWS_ACCESS_KEY_ID": "roadmark-test",
-    "AWS_SECRET_ACCESS_KEY": "roadmark-test",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
 def s3_client(endpoint: str):
     """A boto3 S3 client for moto's server, with dummy keys."""
     import boto3
@@ -307,9 +307,9 @@ def s3_client(endpoint: str):
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
-        aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
-        region_name=S3_ENV["AWS_DEFAULT_REGION"],
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=DUMMY_CREDENTIALS["AWS_DEFAULT_REGION"],
     )
 
 
