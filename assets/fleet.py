@@ -54,10 +54,10 @@ def fleet_telemetry(context: dg.AssetExecutionContext, lake: LakeResource) -> pd
     """
     day = pd.Timestamp(context.partition_key).date()
     batches = collect_inbox(
-        lake.path("fleet", "inbox"),
+        str(lake.path("fleet", "inbox")),
         day=day,
         seen_batch_ids=set(),
-        quarantine_dir=lake.path("fleet", "quarantine"),
+        quarantine_dir=str(lake.path("fleet", "quarantine")),
     )
     table = batches.table
     summary = slice_summary(table) if len(table) else pd.DataFrame()

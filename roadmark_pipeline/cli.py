@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "roadmark_pipeline.release.cli",
     "roadmark_pipeline.monitoring.cli",
     "roadmark_pipeline.demo",
+    "roadmark_pipeline.lake_move",
 )
 
 

@@ -313,8 +313,8 @@ def device_drives(
     from roadmark_pipeline.localserve import StaticServer
 
     device_dir = roadmark_home() / "devices" / device
-    inbox = LakeResource().local_path("fleet", "inbox")
-    with StaticServer(Path(release["tuf_repo"])) as server:
+    lake = LakeResource()
+    with StaticServer(lake.ensure(release["tuf_repo"])) as server:
         _edge(
             "update",
             "--repo",
@@ -324,32 +324,37 @@ def device_drives(
             "--channel",
             release["channel"],
             "--trusted-root",
-            release["trusted_root"],
+            str(lake.ensure(release["trusted_root"])),
         )
-    for clip in clips:
-        done = device_dir / "demo-runs" / f"{release['version']}-{sha256_file(clip)[:16]}.done"
-        if done.exists():
-            LOG.info(
-                "%s already ran release %s on %s; skipped", device, release["version"], clip.name
+    # A device uploads its telemetry batches to the fleet inbox (pushed to a remote lake).
+    with lake.workspace("fleet", "inbox", pull=False) as inbox:
+        for clip in clips:
+            done = device_dir / "demo-runs" / f"{release['version']}-{sha256_file(clip)[:16]}.done"
+            if done.exists():
+                LOG.info(
+                    "%s already ran release %s on %s; skipped",
+                    device,
+                    release["version"],
+                    clip.name,
+                )
+                continue
+            _edge(
+                "run",
+                "--device-dir",
+                str(device_dir),
+                "--source",
+                str(clip),
+                "--every-n",
+                str(every_n),
+                "--inbox",
+                str(inbox),
+                "--device-id",
+                device,
+                "--camera-model",
+                camera,
             )
-            continue
-        _edge(
-            "run",
-            "--device-dir",
-            str(device_dir),
-            "--source",
-            str(clip),
-            "--every-n",
-            str(every_n),
-            "--inbox",
-            str(inbox),
-            "--device-id",
-            device,
-            "--camera-model",
-            camera,
-        )
-        done.parent.mkdir(parents=True, exist_ok=True)
-        done.touch()
+            done.parent.mkdir(parents=True, exist_ok=True)
+            done.touch()
     return device_dir
 
 

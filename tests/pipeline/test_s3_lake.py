@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import dagster as dg
@@ -12,6 +13,7 @@ from upath import UPath
 from assets.ingest import frames_anonymised, raw_videos, sampled_frames
 from assets.partitions import SOURCES
 from assets.resources import JsonIOManager, LakeResource, ParquetIOManager
+from roadmark_pipeline import lake as lake_io
 from roadmark_pipeline import lake_mirror, sources
 from roadmark_pipeline.ids import sha256_file
 from tests.conftest import DATA
@@ -150,3 +152,43 @@ def test_ingest_of_a_real_clip_lands_everything_in_the_bucket(s3_lake, tmp_path)
     assert len(jpegs) == len(manifest) > 0
     checks = result.get_asset_check_evaluations()
     assert [c.check_name for c in checks] == ["frames_anonymised"] and checks[0].passed
+
+
+def test_lake_move_copies_a_local_lake_and_reroots_recorded_paths(s3_lake, tmp_path):
+    from roadmark_pipeline.cli import main
+
+    old = tmp_path / "old-lake"
+    frame = old / "frames" / "p1" / "000000.jpg"
+    frame.parent.mkdir(parents=True)
+    frame.write_bytes(b"\xff\xd8\xff jpeg")
+    (old / "tables").mkdir()
+    record = {"weights": str(old / "models" / "m1" / "best.pt"), "epochs": 3}
+    (old / "tables" / "trained_detector.json").write_text(json.dumps(record))
+    manifest = pd.DataFrame({"frame_id": ["p1/0"], "path": [str(frame)], "blur": [1.5]})
+    manifest.to_parquet(old / "tables" / "sampled_frames.parquet", index=False)
+    before = (old / "tables" / "trained_detector.json").read_text()
+
+    assert main(["lake", "move", str(old), s3_lake]) == 0
+
+    stored = objects(s3_lake)
+    assert set(stored) == {
+        "frames/p1/000000.jpg",
+        "tables/trained_detector.json",
+        "tables/sampled_frames.parquet",
+    }
+    lake = LakeResource(root=s3_lake)
+    moved = json.loads(UPath(s3_lake, "tables/trained_detector.json").read_text())
+    assert moved["weights"] == str(lake.local_path("models", "m1", "best.pt"))
+    table = lake_io.read_parquet(UPath(s3_lake, "tables/sampled_frames.parquet"))
+    assert lake.ensure(table["path"][0]).read_bytes() == b"\xff\xd8\xff jpeg"
+    assert (old / "tables" / "trained_detector.json").read_text() == before  # source untouched
+
+    assert main(["lake", "move", str(old), s3_lake]) == 0  # again: nothing new, nothing lost
+    assert objects(s3_lake) == stored
+
+
+def test_lake_move_refuses_a_folder_that_is_not_a_lake(s3_lake, tmp_path, capsys):
+    from roadmark_pipeline.cli import main
+
+    assert main(["lake", "move", str(tmp_path), s3_lake]) != 0
+    assert "not a lake folder" in capsys.readouterr().err
