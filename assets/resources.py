@@ -68,6 +68,9 @@ class LakeResource(dg.ConfigurableResource):
         Args:
             *parts: A prefix (folder) or one file under the lake root.
             prune: Also drop mirrored files the store no longer has.
+
+        TODO(issue 8 follow-up): steps pull whole prefixes (every partition's frames, every
+        model); pull only the files a step's inputs name once lakes outgrow a worker's disk.
         """
         if self.is_remote():
             lake_mirror.pull(self.path(*parts), self.local_path(*parts), prune=prune)
