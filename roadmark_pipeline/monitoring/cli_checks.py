@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-import os
-import shutil
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from roadmark_pipeline import cli_support
 from roadmark_pipeline.cli_support import EXIT_BAD_INPUT, fail  # noqa: F401 - re-exported
 from roadmark_pipeline.monitoring.schema import CLASS_COLUMN_PREFIX
 
@@ -148,55 +147,10 @@ def choose_columns(
     return chosen
 
 
-def _missing_parents(folder: Path) -> list[Path]:
-    """Return ``folder`` and its ancestors that do not exist yet, the top-most last."""
-    missing = []
-    for path in (folder, *folder.parents):
-        if path.exists():
-            break
-        missing.append(path)
-    return missing
+class OutputFolder(cli_support.OutputFolder):
+    """An output folder of a drift command; its problems raise :class:`DriftInputError`."""
 
-
-class OutputFolder:
-    """A folder the command writes to, checked and created up front, removed on failure.
-
-    Only folders this command created are removed again; a folder that existed keeps its content.
-    """
-
-    def __init__(self, folder: Path, what: str) -> None:
-        self.folder = folder
-        self.what = what
-        self._created: list[Path] = []
-
-    def prepare(self) -> None:
-        """Create the folder (and missing parents) and prove a file can be written there.
-
-        Raises:
-            DriftInputError: When it is a file, or cannot be created or written.
-        """
-        if self.folder.exists() and not self.folder.is_dir():
-            raise DriftInputError(
-                f"{self.folder}: exists and is not a folder; pass a folder for the {self.what}"
-            )
-        self._created = _missing_parents(self.folder.absolute())
-        probe = self.folder / f".roadmark-write-test-{os.getpid()}"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as error:
-            self.discard()
-            raise DriftInputError(
-                f"{self.folder}: cannot write the {self.what} there "
-                f"({error.strerror or error}); pass a folder you can create and write to"
-            ) from error
-
-    def discard(self) -> None:
-        """Remove what :meth:`prepare` created (nothing when the folder existed before)."""
-        if self._created:
-            shutil.rmtree(self._created[-1], ignore_errors=True)
-        self._created = []
+    error = DriftInputError
 
 
 def free_port(number: int) -> None:
