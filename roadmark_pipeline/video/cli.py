@@ -18,9 +18,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from roadmark_pipeline.cli_support import fail, file_in_the_way, first_missing
+
 LOG = logging.getLogger(__name__)
 
-EXIT_UNREADABLE = 2
 MANIFEST_NAME = "manifest.parquet"
 ORIGINALS_NAME = "originals"
 # A frame file of a sample output: <frame_index:06d>.jpg (longer indices on very long drives).
@@ -85,7 +86,7 @@ def run_probe(args: argparse.Namespace) -> int:
     try:
         info = probe_source(args.video)
     except (UnreadableSourceError, SidecarError) as error:
-        return _fail(error)
+        return fail("roadmark", error)
     sys.stdout.write(json.dumps(info.to_dict(), sort_keys=True) + "\n")
     return 0
 
@@ -104,11 +105,11 @@ def run_sample(args: argparse.Namespace) -> int:
     try:
         out_dir = out_dir.resolve() if out_dir.is_symlink() else out_dir
         problem = out_dir_problem(out_dir)
-        created = _first_missing(out_dir)
+        created = first_missing(out_dir)
     except OSError as error:  # e.g. a name too long for the file system
         problem = _sample_error(error, args.video, out_dir)
     if problem:
-        return _fail(problem)
+        return fail("roadmark", problem)
 
     try:
         policy = SamplingPolicy(
@@ -126,7 +127,7 @@ def run_sample(args: argparse.Namespace) -> int:
     except (UnreadableSourceError, SidecarError, ValueError, OSError) as error:
         if created is not None:  # folders made on the way to OUT_DIR hold nothing of value
             shutil.rmtree(created, ignore_errors=True)
-        return _fail(_sample_error(error, args.video, out_dir))
+        return fail("roadmark", _sample_error(error, args.video, out_dir))
     summary = {
         "frames": len(manifest),
         "usable": int(manifest["usable"].sum()),
@@ -150,9 +151,9 @@ def out_dir_problem(out_dir: Path) -> str | None:
         A one-line message naming the folder and the fix, or None.
     """
     fix = "pass a new or empty folder, or a previous roadmark sample output to replace"
-    if out_dir.exists() and not out_dir.is_dir():
+    blocking = file_in_the_way(out_dir)
+    if blocking == out_dir:
         return f"{out_dir}: is a file, not a folder; {fix}"
-    blocking = next((p for p in out_dir.absolute().parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         return f"{out_dir}: {blocking} is a file, so no folder can be made there; {fix}"
     if not out_dir.is_dir():
@@ -191,16 +192,6 @@ def _is_frame_file(path: Path) -> bool:
     return path.is_file() and not path.is_symlink() and bool(_FRAME_FILE.fullmatch(path.name))
 
 
-def _first_missing(path: Path) -> Path | None:
-    """The outermost folder on the way to ``path`` that does not exist yet (None: all exist)."""
-    missing = None
-    for candidate in (path.absolute(), *path.absolute().parents):
-        if candidate.exists():
-            break
-        missing = candidate
-    return missing
-
-
 def _sample_error(error: Exception, video: str, out_dir: Path) -> str:
     """One line for a failed ``sample``: source and option errors as they are, IO by place."""
     if not isinstance(error, OSError):
@@ -212,11 +203,6 @@ def _sample_error(error: Exception, video: str, out_dir: Path) -> str:
         f"{out_dir}: cannot write the frames there ({reason}); pass a folder you can create and "
         "write to, on a disk with free space"
     )
-
-
-def _fail(error: Exception) -> int:
-    sys.stderr.write(f"roadmark: {' '.join(str(error).split())}\n")
-    return EXIT_UNREADABLE
 
 
 def _positive_int(text: str) -> int:
