@@ -1,7 +1,9 @@
-"""``roadmark ls-to-yolo``, ``roadmark labelstudio start|stop|status`` and ``roadmark ls-simulate``.
+"""``roadmark ls-to-yolo``, and the registration of every labeling command.
 
 Results go to stdout (one JSON object, or the YOLO summary); bad input (a file, a folder or an
-option value) gets one line on stderr naming it and the fix, exit code 2, and no traceback.
+option value) gets one line on stderr naming it and the fix, exit code 2, and no traceback. The
+commands that run a local Label Studio (``labelstudio``, ``ls-simulate``) live in
+:mod:`roadmark_pipeline.labeling.cli_server`.
 """
 
 from __future__ import annotations
@@ -9,22 +11,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
-from roadmark_pipeline.labeling.real_issues import FOLD_BY, RealCleanlab
+from roadmark_pipeline.cli_support import fail, file_in_the_way
+from roadmark_pipeline.labeling.cli_server import add_server_commands
 
 if TYPE_CHECKING:
     from roadmark_pipeline.labeling.yolo import YoloExportSummary
 
 LOG = logging.getLogger(__name__)
-
-EXIT_BAD_INPUT = 2
-EXIT_NOT_RUNNING = 3
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -59,70 +56,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     to_yolo.set_defaults(func=run_ls_to_yolo)
 
-    server = subparsers.add_parser(
-        "labelstudio", help="start, stop or check the local Label Studio"
-    )
-    server.add_argument("action", choices=("start", "stop", "status"))
-    server.add_argument(
-        "--data-dir", type=Path, help="server data (default $ROADMARK_HOME/labelstudio)"
-    )
-    server.add_argument(
-        "--port", type=_port, help="port on 127.0.0.1, 1-65535 (default: a free one)"
-    )
-    server.add_argument(
-        "--document-root", type=Path, help="folder served to annotators (default the lake root)"
-    )
-    server.set_defaults(func=run_labelstudio)
-
-    for parser in (to_yolo, server, _add_simulate(subparsers)):
-        _one_line_errors(parser)
-
-
-def _add_simulate(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    simulate = subparsers.add_parser(
-        "ls-simulate",
-        help="run a SIMULATED labeling round (simulated annotators) on a local Label Studio",
-    )
-    simulate.add_argument("work_dir", type=Path, help="frames, server data and results")
-    simulate.add_argument("--data-dir", type=Path, default=Path("data"), help="repository data/")
-    simulate.add_argument(
-        "--annotators", type=_at_least(1), default=3, help="simulated annotators (>= 1)"
-    )
-    simulate.add_argument(
-        "--share", type=_share, default=1.0, help="share of frames overlapped (0-1)"
-    )
-    simulate.add_argument("--seed", type=_at_least(0), default=0, help="seed of the errors")
-    simulate.add_argument(
-        "--target", type=_at_least(1), default=500, help="examples wanted per class"
-    )
-    simulate.add_argument(
-        "--issues", type=Path, help="label issues Parquet (frame_id, quality_score, issue_type)"
-    )
-    simulate.add_argument(
-        "--simulated-cleanlab",
-        action="store_true",
-        help="without --issues: cleanlab on annotator 1 with SIMULATED detector predictions",
-    )
-    simulate.add_argument(
-        "--real-cleanlab",
-        nargs="?",
-        const="block",
-        choices=FOLD_BY,
-        help="without --issues: cleanlab on annotator 1 with out-of-fold predictions of real "
-        "detectors trained here (~7 min); folds hold out runs of frames, frames or drives",
-    )
-    simulate.add_argument("--folds", type=_at_least(2), default=2, help="K of --real-cleanlab")
-    simulate.add_argument("--block-size", type=_at_least(1), default=4, help="frames per run")
-    simulate.add_argument("--epochs", type=_at_least(1), default=24, help="fold model epochs")
-    simulate.add_argument("--drop", type=_share, default=0.05, help="overlooked-box rate (0-1)")
-    simulate.add_argument("--swap", type=_share, default=0.04, help="class-swap rate (0-1)")
-    simulate.add_argument("--shift", type=_share, default=0.03, help="badly-located rate (0-1)")
-    simulate.add_argument(
-        "--review", type=_at_least(0), default=20, help="frames sent back for review"
-    )
-    simulate.add_argument("--stop", action="store_true", help="stop the server at the end")
-    simulate.set_defaults(func=run_ls_simulate)
-    return simulate
+    add_server_commands(subparsers)
 
 
 def run_ls_to_yolo(args: argparse.Namespace) -> int:
@@ -140,21 +74,23 @@ def run_ls_to_yolo(args: argparse.Namespace) -> int:
     try:
         export, config = _read_export(args.export), _read_text(args.label_config)
     except _InputError as error:
-        return _fail(str(error))
+        return fail(None, str(error))
     if args.images is not None and not args.images.is_dir():
-        return _fail(f"{args.images}: no such folder; pass the folder that holds the images")
+        return fail(None, f"{args.images}: no such folder; pass the folder that holds the images")
     problem = _out_dir_problem(args.out_dir)
     if problem:
-        return _fail(problem)
+        return fail(None, problem)
     try:
         summary = export_to_yolo(export, config, args.out_dir, image_root=args.images)
     except LabelConfigError as error:
-        return _fail(f"{args.label_config}: {error}")
+        return fail(None, f"{args.label_config}: {error}")
     except ValueError as error:
-        return _fail(f"{args.export}: {error}")
+        return fail(None, f"{args.export}: {error}")
     except OSError as error:
         reason = error.strerror or str(error)
-        return _fail(f"{args.out_dir}: cannot write there ({reason}); pass a folder you can write")
+        return fail(
+            None, f"{args.out_dir}: cannot write there ({reason}); pass a folder you can write"
+        )
     sys.stdout.write(json.dumps(_yolo_summary(summary)) + "\n")
     return 0
 
@@ -176,130 +112,6 @@ def _yolo_summary(summary: YoloExportSummary) -> dict[str, object]:
         "multi_annotation_tasks": summary.n_multi_annotation,
         "degenerate_boxes_dropped": summary.n_degenerate,
     }
-
-
-def run_labelstudio(args: argparse.Namespace) -> int:
-    """Start (or reuse), stop, or report the local Label Studio of ``--data-dir``.
-
-    Returns:
-        0; ``status`` returns 3 when no server runs; 2 when the server cannot start.
-    """
-    from roadmark_pipeline.labeling.server import LabelStudioError, LabelStudioServer
-    from roadmark_pipeline.settings import roadmark_home
-
-    data_dir = args.data_dir or roadmark_home() / "labelstudio"
-    document_root = args.document_root or roadmark_home() / "lake"
-    for name, folder in (("--data-dir", data_dir), ("--document-root", document_root)):
-        if folder.exists() and not folder.is_dir():
-            return _fail(f"{folder}: is a file, not a folder; pass a folder as {name}")
-    server = LabelStudioServer(data_dir, port=args.port, document_root=document_root)
-    if args.action == "stop":
-        server.stop()
-        sys.stdout.write(json.dumps({"data_dir": str(server.data_dir), "running": False}) + "\n")
-        return 0
-    if args.action == "status":
-        running = server.is_running()
-        recorded = {k: v for k, v in server.recorded().items() if k in ("pid", "url")}
-        info = {"data_dir": str(server.data_dir), "running": running, **recorded}
-        sys.stdout.write(json.dumps(info) + "\n")
-        return 0 if running else EXIT_NOT_RUNNING
-
-    made = _first_missing(document_root)
-    try:
-        document_root.mkdir(parents=True, exist_ok=True)
-        server.start()
-    except (LabelStudioError, OSError) as error:
-        if made is not None and not server.pid:  # the server never ran: nothing of value there
-            shutil.rmtree(made, ignore_errors=True)
-        return _fail(_server_error(error, data_dir))
-    info = {
-        "url": server.url,
-        "pid": server.pid,
-        "data_dir": str(server.data_dir),
-        "document_root": str(document_root),
-        "login": server.username,
-        "password_file": str(server.data_dir / "admin_password"),
-        "token_file": str(server.data_dir / "api_token"),
-    }
-    sys.stdout.write(json.dumps(info) + "\n")
-    return 0
-
-
-def run_ls_simulate(args: argparse.Namespace) -> int:
-    """Run a SIMULATED round; print where the summary is and the headline figures.
-
-    Returns:
-        0, or 2 on bad input.
-    """
-    import pandas as pd
-
-    from roadmark_pipeline.labeling.demo import run_simulated_round
-    from roadmark_pipeline.labeling.server import LabelStudioError, LabelStudioServer
-    from roadmark_pipeline.labeling.simulate import SimulationConfig
-    from roadmark_pipeline.model.label_quality import LabelQualityError
-
-    problem = _simulate_input_problem(args.data_dir, args.work_dir)
-    if args.real_cleanlab and args.simulated_cleanlab:
-        problem = "--real-cleanlab and --simulated-cleanlab exclude each other; pass one"
-    if problem:
-        return _fail(problem)
-    real_cleanlab = args.real_cleanlab and RealCleanlab.from_options(
-        args.real_cleanlab, args.folds, args.block_size, args.epochs
-    )
-    issues = None
-    if args.issues is not None:
-        try:
-            issues = pd.read_parquet(args.issues)
-        except (OSError, ValueError) as error:
-            return _fail(f"{args.issues}: cannot read as Parquet ({error}); pass label_issues")
-    server = LabelStudioServer(args.work_dir / "labelstudio", document_root=args.work_dir / "lake")
-    try:
-        server.start()
-        result = run_simulated_round(
-            args.work_dir,
-            args.data_dir,
-            server=server,
-            config=SimulationConfig(
-                n_annotators=args.annotators,
-                seed=args.seed,
-                drop_rate=args.drop,
-                swap_rate=args.swap,
-                shift_rate=args.shift,
-            ),
-            share=args.share,
-            target=args.target,
-            issues=issues,
-            simulated_cleanlab=args.simulated_cleanlab,
-            real_cleanlab=real_cleanlab,
-            n_review=args.review,
-        )
-    except (LabelStudioError, OSError) as error:
-        return _fail(_server_error(error, args.work_dir))
-    except LabelQualityError as error:
-        return _fail(f"--real-cleanlab: {error}")
-    finally:
-        if args.stop:
-            server.stop()
-    figures = {
-        "summary": str(result.out_dir / "summary.md"),
-        "label_studio": result.url,
-        "consensus_vs_shipped": result.report.recovery.get("consensus"),
-        "review": result.review,
-    }
-    sys.stdout.write(json.dumps(figures, default=float) + "\n")
-    return 0
-
-
-def _simulate_input_problem(data_dir: Path, work_dir: Path) -> str | None:
-    """Why ``ls-simulate`` cannot run on these folders (checked before a server starts)."""
-    if not (data_dir / "labels" / "annotations.labelstudio.json").is_file():
-        return (
-            f"{data_dir}: no labels/annotations.labelstudio.json; pass the repository's data/ "
-            "folder as --data-dir"
-        )
-    if work_dir.exists() and not work_dir.is_dir():
-        return f"{work_dir}: is a file, not a folder; pass a folder as WORK_DIR"
-    return None
 
 
 class _InputError(ValueError):
@@ -333,75 +145,11 @@ def _read_export(path: Path) -> object:
 
 def _out_dir_problem(out_dir: Path) -> str | None:
     try:
-        if out_dir.exists() and not out_dir.is_dir():
-            return f"{out_dir}: is a file, not a folder; pass a folder for the YOLO dataset"
-        above = next((p for p in out_dir.absolute().parents if p.exists()), None)
+        blocking = file_in_the_way(out_dir)
     except OSError as error:
         return f"{out_dir}: cannot use it ({error.strerror}); pass a shorter or writable path"
-    if above is not None and not above.is_dir():
-        return f"{out_dir}: {above} is a file, so no folder can be made there; pass a folder"
+    if blocking == out_dir:
+        return f"{out_dir}: is a file, not a folder; pass a folder for the YOLO dataset"
+    if blocking is not None:
+        return f"{out_dir}: {blocking} is a file, so no folder can be made there; pass a folder"
     return None
-
-
-def _first_missing(path: Path) -> Path | None:
-    """The outermost folder on the way to ``path`` that does not exist yet (None: all exist)."""
-    missing = None
-    for candidate in (path.absolute(), *path.absolute().parents):
-        if candidate.exists():
-            break
-        missing = candidate
-    return missing
-
-
-def _server_error(error: Exception, folder: Path) -> str:
-    if isinstance(error, OSError):
-        reason = error.strerror or str(error)
-        return f"{folder}: cannot write there ({reason}); pass a folder you can create and write"
-    return " ".join(str(error).split())
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r}: pass a port number within 1-65535, e.g. 8080")
-    return value
-
-
-def _at_least(low: int) -> Callable[[str], int]:
-    def whole(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = low - 1
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{text!r}: pass a whole number >= {low}")
-        return value
-
-    return whole
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r}: pass a share within 0-1, e.g. 0.05")
-    return value
-
-
-def _one_line_errors(parser: argparse.ArgumentParser) -> None:
-    """Make ``parser`` report a bad argument in one stderr line (no usage block), exit 2."""
-
-    def error(message: str) -> NoReturn:
-        parser.exit(EXIT_BAD_INPUT, f"{parser.prog}: {message}; see {parser.prog} --help\n")
-
-    parser.error = error  # type: ignore[method-assign]
-
-
-def _fail(message: str) -> int:
-    sys.stderr.write(" ".join(message.split()) + "\n")
-    return EXIT_BAD_INPUT
