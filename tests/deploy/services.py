@@ -208,6 +208,13 @@ class Postgres:
             host=self.host, port=self.port, user=self.user, dbname=db or self.db, connect_timeout=5
         )
 
+    def create_database(self, name: str) -> None:
+        """Create an empty database on this server."""
+        with contextlib.closing(self.connect("postgres")) as conn:
+            conn.autocommit = True
+            with conn.cursor() as cursor:
+                cursor.execute(f'CREATE DATABASE "{name}"')
+
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Run one query and return its rows."""
         with contextlib.closing(self.connect()) as conn, conn.cursor() as cursor:
@@ -254,10 +261,7 @@ def start_postgres(services: Services, db: str = "dagster") -> Postgres:
     service = services.start("postgres", command, user=user)
     pg = Postgres(service, port, db)
     wait_for(lambda: pg.connect("postgres").close() is None, service, "accepting connections")
-    with contextlib.closing(pg.connect("postgres")) as conn:
-        conn.autocommit = True
-        with conn.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{db}"')
+    pg.create_database(db)
     return pg
 
 
