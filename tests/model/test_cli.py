@@ -14,6 +14,7 @@ import pytest
 
 from roadmark_pipeline.model.evaluation import Evaluation
 from roadmark_pipeline.taxonomy import class_names
+from tests.cli_helpers import assert_one_line_error
 
 ROADMARK = Path(sys.executable).with_name("roadmark")
 HOME_VARIABLES = ("MPLCONFIGDIR", "YOLO_CONFIG_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
@@ -61,16 +62,6 @@ def roadmark(sandbox: dict[str, Path], *args: str) -> subprocess.CompletedProces
 
 def files_under(folder: Path) -> set[Path]:
     return {path for path in folder.rglob("*") if path.is_file()}
-
-
-def assert_one_line_error(done: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert done.returncode == 2, (done.returncode, done.stderr)
-    assert done.stdout == ""
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_export_writes_nothing_in_home_nor_beside_the_weights(

@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.cli_helpers import assert_one_line_error
+
 ROADMARK = Path(sys.executable).with_name("roadmark")
 
 
@@ -23,16 +25,6 @@ def roadmark(*args: str) -> subprocess.CompletedProcess[str]:
 
 def files_under(folder: Path) -> set[Path]:
     return set(folder.rglob("*"))
-
-
-def assert_one_line_error(done: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert done.returncode == 2, (done.returncode, done.stderr)
-    assert done.stdout == ""
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_cli_prints_the_verdict(
