@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roadmark_pipeline.cli_support import fail
 from roadmark_pipeline.settings import roadmark_home
 from roadmark_pipeline.shipped import REPO_DATA
 
@@ -138,11 +139,36 @@ def run_demo(options: DemoOptions) -> DemoSummary:
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``roadmark demo``."""
+    from roadmark_pipeline.model.cli_checks import at_least, image_size
+
     parser = subparsers.add_parser("demo", help="run the whole loop on the shipped real clips")
-    parser.add_argument("--data-dir", type=Path, default=REPO_DATA)
-    parser.add_argument("--epochs", type=int, default=DemoOptions.epochs)
-    parser.add_argument("--imgsz", type=int, default=DemoOptions.imgsz)
+    parser.add_argument(
+        "--data-dir", type=Path, default=REPO_DATA, help="clips, stills and labels (data/)"
+    )
+    parser.add_argument(
+        "--epochs", type=at_least(1), default=DemoOptions.epochs, help="training epochs"
+    )
+    parser.add_argument(
+        "--imgsz", type=image_size, default=DemoOptions.imgsz, help="a multiple of 32"
+    )
     parser.set_defaults(func=_demo_command)
+
+
+def data_dir_problem(data_dir: Path) -> str | None:
+    """Say what is wrong with a demo data folder, or None when it has what the demo needs.
+
+    Args:
+        data_dir: Expected to hold ``videos/*.mp4``, ``stills/*.jpg`` and the label file.
+    """
+    from roadmark_pipeline.shipped import LABELS_FILE, shipped_sources
+
+    if not data_dir.is_dir():
+        return f"{data_dir}: no such folder; pass the repository's data/ folder (the default)"
+    if not shipped_sources(data_dir):
+        return f"{data_dir}: holds no videos/*.mp4 or stills/*.jpg; restore data/ from git"
+    if not (data_dir / LABELS_FILE).is_file():
+        return f"{data_dir / LABELS_FILE}: shipped label file missing; restore data/ from git"
+    return None
 
 
 def _demo_command(args: argparse.Namespace) -> int:
@@ -150,6 +176,9 @@ def _demo_command(args: argparse.Namespace) -> int:
     from roadmark_pipeline.demo_steps import DemoStepError
     from roadmark_pipeline.labeling.server import LabelStudioError
 
+    problem = data_dir_problem(args.data_dir)
+    if problem:
+        return fail("roadmark demo", problem)
     options = DemoOptions(data_dir=args.data_dir, epochs=args.epochs, imgsz=args.imgsz)
     try:
         summary = run_demo(options)
