@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from upath import UPath
 
 from roadmark_pipeline import lake, lake_mirror
 from roadmark_pipeline.cli_support import fail
@@ -58,11 +60,11 @@ def move_lake(source: Path, target: str) -> MoveReport:
         ValueError: When ``source`` is not a lake folder or ``target`` is not a URL.
     """
     source = source.expanduser().resolve()
+    if not source.is_dir():
+        raise ValueError(f"{source}: no such folder; pass the lake folder (.roadmark/lake)")
     if not (source / "tables").is_dir():
         raise ValueError(f"{source}: not a lake folder (no tables/ inside); pass the lake root")
-    remote = lake.as_path(target)
-    if lake.is_local(remote):
-        raise ValueError(f"{target}: not an object-store URL; pass s3://BUCKET/PREFIX")
+    remote = _target(target)
     new_root = lake_mirror.mirror_root(remote)
     stored = lake_mirror._remote_files(remote)
 
@@ -91,6 +93,38 @@ def move_lake(source: Path, target: str) -> MoveReport:
         skipped,
     )
     return MoveReport(copied, rewritten, skipped, str(new_root))
+
+
+def _target(target: str) -> UPath:
+    """Return the target as a path in its store, after checking that its bucket answers.
+
+    Raises:
+        ValueError: For a local path, a protocol with no driver installed, a store that cannot
+            be reached, or a bucket that does not exist; each says what to fix.
+    """
+    remote = lake.as_path(target)
+    if lake.is_local(remote):
+        raise ValueError(f"{target}: not an object-store URL; pass s3://BUCKET/PREFIX")
+    bucket = remote.path.split("/", 1)[0]
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "the provider's default endpoint")
+    try:
+        remote.fs.ls(bucket)
+    except ImportError as error:
+        raise ValueError(
+            f"{target}: no driver for this protocol here ({error}); use s3:// (any "
+            "S3-compatible store) or install the driver"
+        ) from error
+    except FileNotFoundError as error:
+        raise ValueError(
+            f"{target}: bucket {bucket!r} does not exist at {endpoint}; create it first or fix "
+            "the URL"
+        ) from error
+    except Exception as error:  # noqa: BLE001 - every driver has its own connection errors
+        raise ValueError(
+            f"{target}: cannot reach the store at {endpoint} ({type(error).__name__}: "
+            f"{' '.join(str(error).split())[:160]}); check AWS_ENDPOINT_URL and the credentials"
+        ) from error
+    return remote
 
 
 def _rerooted(path: Path, old: str, new: str) -> bytes | None:
@@ -122,7 +156,7 @@ def _rerooted(path: Path, old: str, new: str) -> bytes | None:
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``roadmark lake move SOURCE TARGET``."""
     parser = subparsers.add_parser("lake", help="lake chores")
-    verbs = parser.add_subparsers(dest="lake_command", metavar="VERB")
+    verbs = parser.add_subparsers(dest="lake_command", metavar="VERB", required=True)
     move = verbs.add_parser(
         "move",
         help="copy a local lake into an object store, re-rooting recorded paths",
@@ -136,6 +170,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _move(args: argparse.Namespace) -> int:
+    for name in ("botocore", "aiobotocore", "s3fs"):  # credential lookups are not news
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         report = move_lake(args.source, args.target)
     except (ValueError, OSError) as error:

@@ -8,6 +8,7 @@ import time
 import dagster as dg
 import pandas as pd
 import pytest
+import s3fs
 from upath import UPath
 
 from assets.ingest import frames_anonymised, raw_videos, sampled_frames
@@ -187,8 +188,35 @@ def test_lake_move_copies_a_local_lake_and_reroots_recorded_paths(s3_lake, tmp_p
     assert objects(s3_lake) == stored
 
 
-def test_lake_move_refuses_a_folder_that_is_not_a_lake(s3_lake, tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("source", "target", "says"),
+    [
+        ("{tmp}", "{lake}", "not a lake folder (no tables/ inside)"),
+        ("{tmp}/nope", "{lake}", "nope: no such folder"),
+        ("{lake_dir}", "s3://roadmark-no-such-bucket/x", "bucket 'roadmark-no-such-bucket' does"),
+        ("{lake_dir}", "{tmp}/elsewhere", "not an object-store URL"),
+        ("{lake_dir}", "gs://bucket/x", "no driver for this protocol here"),
+        ("{lake_dir}", "s3://bucket/x@unreachable", "cannot reach the store at http://127.0.0.1:"),
+    ],
+)
+def test_lake_move_refusals_are_one_line(
+    s3_server, s3_lake, tmp_path, monkeypatch, capsys, source, target, says
+):
     from roadmark_pipeline.cli import main
+    from roadmark_pipeline.localserve import free_port
 
-    assert main(["lake", "move", str(tmp_path), s3_lake]) != 0
-    assert "not a lake folder" in capsys.readouterr().err
+    (tmp_path / "lake" / "tables").mkdir(parents=True)
+    if target.endswith("@unreachable"):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
+        s3fs.S3FileSystem.clear_instance_cache()
+        target = target.removesuffix("@unreachable")
+    values = {"{tmp}": str(tmp_path), "{lake}": s3_lake, "{lake_dir}": str(tmp_path / "lake")}
+    for key, value in values.items():
+        source, target = source.replace(key, value), target.replace(key, value)
+
+    assert main(["lake", "move", source, target]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err and "Traceback" not in err
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server["AWS_ENDPOINT_URL"])
+    s3fs.S3FileSystem.clear_instance_cache()
+    assert objects(s3_lake) == {}
