@@ -181,29 +181,40 @@ class _Clock:
 def _raw_frames(
     container: av.container.InputContainer, stream: av.stream.Stream, path: Path
 ) -> Iterator[av.video.frame.VideoFrame]:
+    """Yield the frames that decode; report damage once the walk is over.
+
+    Damage is a warning only when some frames decoded (a partial read worth knowing about).
+    When none did, the caller refuses the file with one line of its own, so the details go to
+    the debug log instead of a second stderr line for the same refusal.
+    """
     packets = container.demux(stream)
-    damaged = 0
+    damaged, yielded, stopped = 0, 0, ""
     while True:
         try:
             packet = next(packets)
         except StopIteration:
             break
         except av.error.FFmpegError as error:
-            LOG.warning(
-                "%s: demuxing stopped (%s); keeping the frames decoded so far",
-                path.name,
-                _short(error),
-            )
-            yield from _flush(stream)
+            stopped = _short(error)
+            for frame in _flush(stream):
+                yielded += 1
+                yield frame
             break
 
         try:
-            yield from packet.decode()
+            for frame in packet.decode():
+                yielded += 1
+                yield frame
         except av.error.FFmpegError as error:
             damaged += 1
             LOG.debug("%s: packet at pts %s does not decode: %s", path.name, packet.pts, error)
+    level = logging.WARNING if yielded else logging.DEBUG
+    if stopped:
+        LOG.log(
+            level, "%s: demuxing stopped (%s); kept the frames decoded so far", path.name, stopped
+        )
     if damaged:
-        LOG.warning("%s: %d packets did not decode and were skipped", path.name, damaged)
+        LOG.log(level, "%s: %d packets did not decode and were skipped", path.name, damaged)
 
 
 def _flush(stream: av.stream.Stream) -> Iterator[av.video.frame.VideoFrame]:

@@ -104,6 +104,44 @@ def test_bad_files_fail_with_one_line_and_leave_nothing(
     assert not (tmp_path / "out").exists()
 
 
+REAL_VIDEO = Path(__file__).resolve().parents[2] / "data" / "videos" / "test_video.mp4"
+
+
+@pytest.mark.parametrize("cut", [30_000, 100_000])
+@pytest.mark.parametrize("command", ["probe", "sample"])
+def test_a_truncated_clip_is_refused_in_exactly_one_line(
+    tmp_path: Path, cut: int, command: str
+) -> None:
+    """A clip cut short after its index: no frame decodes, and only the refusal is printed."""
+    path = tmp_path / "trunc.mp4"
+    path.write_bytes(REAL_VIDEO.read_bytes()[:cut])
+    extra = [tmp_path / "out", "--every-n", "10"] if command == "sample" else []
+
+    done = _roadmark(command, path, *extra)
+
+    assert "WARNING" not in done.stderr
+    _assert_one_line_refusal(done, str(path), "not one frame decodes")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_partly_readable_clip_still_warns_about_the_damage(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The damage warning stays for a read that succeeds: here one packet is zeroed."""
+    from roadmark_pipeline.video.probe import probe_source
+
+    content = bytearray(REAL_VIDEO.read_bytes())
+    content[200_000:210_000] = bytes(10_000)
+    path = tmp_path / "damaged.mp4"
+    path.write_bytes(bytes(content))
+
+    with caplog.at_level("WARNING", logger="roadmark_pipeline.video.decode"):
+        info = probe_source(path)
+
+    assert 0 < info.decodable_frames < info.header_frames
+    assert "did not decode and were skipped" in caplog.text
+
+
 def test_sample_needs_exactly_one_rule(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "drive.mp4", count=3)
 
