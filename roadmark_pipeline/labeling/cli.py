@@ -15,13 +15,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from roadmark_pipeline.cli_support import fail, file_in_the_way
+from roadmark_pipeline.cli_support import fail
 from roadmark_pipeline.labeling.cli_server import add_server_commands
 
 if TYPE_CHECKING:
     from roadmark_pipeline.labeling.yolo import YoloExportSummary
 
 LOG = logging.getLogger(__name__)
+PROG = "roadmark ls-to-yolo"
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -62,34 +63,40 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def run_ls_to_yolo(args: argparse.Namespace) -> int:
     """Convert ``args.export`` into YOLO labels under ``args.out_dir``; print a summary line.
 
-    Tasks whose boxes cannot be converted are left out (listed under ``unconvertible``), and
-    the run still succeeds: the dataset written is complete for the tasks in it.
+    Tasks whose boxes cannot be converted, or whose boxes all carry labels the config lacks,
+    are left out (listed under ``unconvertible``, counted in ``left_out_by_reason``), and the
+    run still succeeds: the dataset written is complete for the tasks in it.
 
     Returns:
-        0, or 2 when the export, the config, the image folder or OUT_DIR cannot be used.
+        0, or 2 when the export (no tasks, no label in common with the config), the config,
+        the image folder or OUT_DIR (a file, or holding anything but a previous output of this
+        command) cannot be used.
     """
     from roadmark_pipeline.labeling.config import LabelConfigError
-    from roadmark_pipeline.labeling.yolo import export_to_yolo
+    from roadmark_pipeline.labeling.yolo import LabelMismatchError, export_to_yolo
+    from roadmark_pipeline.labeling.yolo_checks import out_dir_problem
 
     try:
         export, config = _read_export(args.export), _read_text(args.label_config)
     except _InputError as error:
-        return fail(None, str(error))
+        return fail(PROG, error)
     if args.images is not None and not args.images.is_dir():
-        return fail(None, f"{args.images}: no such folder; pass the folder that holds the images")
-    problem = _out_dir_problem(args.out_dir)
+        return fail(PROG, f"{args.images}: no such folder; pass the folder that holds the images")
+    problem = out_dir_problem(args.out_dir)
     if problem:
-        return fail(None, problem)
+        return fail(PROG, problem)
     try:
         summary = export_to_yolo(export, config, args.out_dir, image_root=args.images)
     except LabelConfigError as error:
-        return fail(None, f"{args.label_config}: {error}")
+        return fail(PROG, f"{args.label_config}: {error}")
+    except LabelMismatchError as error:
+        return fail(PROG, f"{args.export} and {args.label_config}: {error}")
     except ValueError as error:
-        return fail(None, f"{args.export}: {error}")
+        return fail(PROG, f"{args.export}: {error}")
     except OSError as error:
         reason = error.strerror or str(error)
         return fail(
-            None, f"{args.out_dir}: cannot write there ({reason}); pass a folder you can write"
+            PROG, f"{args.out_dir}: cannot write there ({reason}); pass a folder you can write"
         )
     sys.stdout.write(json.dumps(_yolo_summary(summary)) + "\n")
     return 0
@@ -107,6 +114,7 @@ def _yolo_summary(summary: YoloExportSummary) -> dict[str, object]:
         "left_out_cancelled": summary.n_cancelled,
         "left_out_unconvertible": summary.n_unconvertible,
         "unconvertible": {str(k): v for k, v in summary.unconvertible.items()},
+        "left_out_by_reason": summary.unconvertible_by_reason,
         "left_out_missing_image": len(summary.missing_images),
         "images_written": summary.images_written,
         "multi_annotation_tasks": summary.n_multi_annotation,
@@ -141,15 +149,3 @@ def _read_export(path: Path) -> object:
         ) from None
     except RecursionError:
         raise _InputError(f"{path}: JSON nested too deeply; export the project as JSON") from None
-
-
-def _out_dir_problem(out_dir: Path) -> str | None:
-    try:
-        blocking = file_in_the_way(out_dir)
-    except OSError as error:
-        return f"{out_dir}: cannot use it ({error.strerror}); pass a shorter or writable path"
-    if blocking == out_dir:
-        return f"{out_dir}: is a file, not a folder; pass a folder for the YOLO dataset"
-    if blocking is not None:
-        return f"{out_dir}: {blocking} is a file, so no folder can be made there; pass a folder"
-    return None

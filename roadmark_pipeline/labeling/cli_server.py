@@ -1,7 +1,7 @@
 """``roadmark labelstudio start|stop|status`` and ``roadmark ls-simulate``: local Label Studio.
 
 Results go to stdout as one JSON object; bad input (a folder or an option value) gets one line on
-stderr naming it and the fix, exit code 2, and no traceback.
+stderr, ``roadmark <command>: `` then the input and the fix, exit code 2, and no traceback.
 """
 
 from __future__ import annotations
@@ -14,13 +14,19 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from roadmark_pipeline.cli_support import fail, first_missing
 from roadmark_pipeline.labeling.real_issues import FOLD_BY, RealCleanlab
 
+if TYPE_CHECKING:
+    from roadmark_pipeline.labeling.server import LabelStudioServer
+
 LOG = logging.getLogger(__name__)
 
 EXIT_NOT_RUNNING = 3
+SERVER_PROG = "roadmark labelstudio"
+SIMULATE_PROG = "roadmark ls-simulate"
 
 
 def add_server_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -96,42 +102,71 @@ def _add_simulate(subparsers: argparse._SubParsersAction) -> None:
 def run_labelstudio(args: argparse.Namespace) -> int:
     """Start (or reuse), stop, or report the local Label Studio of ``--data-dir``.
 
+    A running server is reused only when ``--port`` and ``--document-root`` (when given) are
+    what it runs with; the settings reported are the server's own.
+
     Returns:
-        0; ``status`` returns 3 when no server runs; 2 when the server cannot start.
+        0; ``status`` returns 3 when no server runs; 2 when the server cannot start, a folder
+        cannot be used, or a running server has other settings than those asked for.
     """
-    from roadmark_pipeline.labeling.server import LabelStudioError, LabelStudioServer
+    from roadmark_pipeline.labeling.server import LabelStudioServer
     from roadmark_pipeline.settings import roadmark_home
 
     data_dir = args.data_dir or roadmark_home() / "labelstudio"
-    document_root = args.document_root or roadmark_home() / "lake"
-    for name, folder in (("--data-dir", data_dir), ("--document-root", document_root)):
-        if folder.exists() and not folder.is_dir():
-            return fail(None, f"{folder}: is a file, not a folder; pass a folder as {name}")
-    server = LabelStudioServer(data_dir, port=args.port, document_root=document_root)
+    problem = _server_folder_problem(data_dir, args.document_root)
+    if problem:
+        return fail(SERVER_PROG, problem)
+    server = LabelStudioServer(data_dir, port=args.port, document_root=args.document_root)
     if args.action == "stop":
         server.stop()
         sys.stdout.write(json.dumps({"data_dir": str(server.data_dir), "running": False}) + "\n")
         return 0
     if args.action == "status":
         running = server.is_running()
-        recorded = {k: v for k, v in server.recorded().items() if k in ("pid", "url")}
+        shown = ("pid", "url", "port", "document_root") if running else ("pid", "url")
+        recorded = {k: v for k, v in server.recorded().items() if k in shown}
         info = {"data_dir": str(server.data_dir), "running": running, **recorded}
         sys.stdout.write(json.dumps(info) + "\n")
         return 0 if running else EXIT_NOT_RUNNING
+    return _start(server, args.document_root is None and not server.is_running())
 
-    made = first_missing(document_root)
+
+def _server_folder_problem(data_dir: Path, document_root: Path | None) -> str | None:
+    """Why ``labelstudio`` cannot use these folders: a file, or a document root that is missing."""
+    for name, folder in (("--data-dir", data_dir), ("--document-root", document_root)):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            return f"{folder}: is a file, not a folder; pass a folder as {name}"
+    if document_root is not None and not document_root.exists():
+        return (
+            f"{document_root}: no such folder; pass the existing folder annotators' images are "
+            "under as --document-root"
+        )
+    return None
+
+
+def _start(server: LabelStudioServer, default_root: bool) -> int:
+    """Start or reuse ``server``; with ``default_root``, serve (and make) the lake root."""
+    from roadmark_pipeline.labeling.server import LabelStudioError
+    from roadmark_pipeline.settings import roadmark_home
+
+    made = None
     try:
-        document_root.mkdir(parents=True, exist_ok=True)
+        if default_root:
+            server.document_root = (roadmark_home() / "lake").resolve()
+            made = first_missing(server.document_root)
+            server.document_root.mkdir(parents=True, exist_ok=True)
         server.start()
     except (LabelStudioError, OSError) as error:
         if made is not None and not server.pid:  # the server never ran: nothing of value there
             shutil.rmtree(made, ignore_errors=True)
-        return fail(None, _server_error(error, data_dir))
+        return fail(SERVER_PROG, _server_error(error, server.data_dir))
+    root = server.document_root
     info = {
         "url": server.url,
         "pid": server.pid,
+        "port": server.port,
         "data_dir": str(server.data_dir),
-        "document_root": str(document_root),
+        "document_root": str(root) if root is not None else None,
         "login": server.username,
         "password_file": str(server.data_dir / "admin_password"),
         "token_file": str(server.data_dir / "api_token"),
@@ -157,7 +192,7 @@ def run_ls_simulate(args: argparse.Namespace) -> int:
     if args.real_cleanlab and args.simulated_cleanlab:
         problem = "--real-cleanlab and --simulated-cleanlab exclude each other; pass one"
     if problem:
-        return fail(None, problem)
+        return fail(SIMULATE_PROG, problem)
     real_cleanlab = args.real_cleanlab and RealCleanlab.from_options(
         args.real_cleanlab, args.folds, args.block_size, args.epochs
     )
@@ -166,7 +201,9 @@ def run_ls_simulate(args: argparse.Namespace) -> int:
         try:
             issues = pd.read_parquet(args.issues)
         except (OSError, ValueError) as error:
-            return fail(None, f"{args.issues}: cannot read as Parquet ({error}); pass label_issues")
+            return fail(
+                SIMULATE_PROG, f"{args.issues}: cannot read as Parquet ({error}); pass label_issues"
+            )
     server = LabelStudioServer(args.work_dir / "labelstudio", document_root=args.work_dir / "lake")
     try:
         server.start()
@@ -189,9 +226,9 @@ def run_ls_simulate(args: argparse.Namespace) -> int:
             n_review=args.review,
         )
     except (LabelStudioError, OSError) as error:
-        return fail(None, _server_error(error, args.work_dir))
+        return fail(SIMULATE_PROG, _server_error(error, args.work_dir))
     except LabelQualityError as error:
-        return fail(None, f"--real-cleanlab: {error}")
+        return fail(SIMULATE_PROG, f"--real-cleanlab: {error}")
     finally:
         if args.stop:
             server.stop()

@@ -10,7 +10,8 @@ unannotated and cancelled.
 
 A task with a region that cannot become a box (a malformed result, no size to read percentages
 against) or with malformed annotations is ``unconvertible``: its boxes are incomplete, so it is
-neither labelled nor background, and nothing downstream trains on it. An export that is not a
+neither labelled nor background, and nothing downstream trains on it. So is a task whose boxes
+all carry labels the config lacks: it was labelled, it is not empty. An export that is not a
 list of task objects with whole-number ids is refused (ValueError).
 """
 
@@ -75,7 +76,8 @@ class ExportTables:
         boxes: One row per kept box (``BOX_COLUMNS``); pixels in the upright image.
         tasks: One row per task: ``task_id, frame_id, status, n_annotations`` where status is
             one of ``labelled, reviewed_empty, unannotated, cancelled, unconvertible`` (a
-            region or annotation could not be converted: see ``issues`` for why).
+            region or annotation could not be converted, or every box has a label the config
+            lacks: see ``issues`` for why).
         annotations: One row per annotation, empty ones included (throughput counts them).
         issues: What was dropped or corrected, one row per region: duplicates, unknown labels,
             boxes outside the image, EXIF turns, size mismatches, and (kinds in
@@ -131,7 +133,9 @@ def parse_export(
         task_boxes, task_annotations = _parse_task(task, context)
         boxes += task_boxes
         annotations += task_annotations
-        broken = any(i["kind"] in UNCONVERTIBLE_KINDS for i in context.issues[first_issue:])
+        found = {issue["kind"] for issue in context.issues[first_issue:]}
+        # every box drawn has a label the config lacks: labelled, yet no box to train on
+        broken = bool(found & UNCONVERTIBLE_KINDS) or ("unknown_label" in found and not task_boxes)
         tasks.append(_task_row(context, task_annotations, broken))
 
     tables = ExportTables(

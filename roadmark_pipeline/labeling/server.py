@@ -8,7 +8,6 @@ server instead of starting another one on the same database.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from roadmark_pipeline.labeling.server_process import (
+    PID_FILE,
     first_missing,
     free_port,
     health_ok,
@@ -29,12 +29,15 @@ from roadmark_pipeline.labeling.server_process import (
     kept_secret,
     log_tail,
     port_is_free,
+    read_pid_file,
+    started_document_root,
     terminate,
 )
 from roadmark_pipeline.lake import write_json_atomic
 
 # Re-exported: callers import the port and health helpers from here.
 __all__ = [
+    "PID_FILE",
     "LabelStudioError",
     "LabelStudioServer",
     "connect",
@@ -51,7 +54,6 @@ LOG = logging.getLogger(__name__)
 
 TOKEN_ENV = "ROADMARK_LS_TOKEN"
 URL_ENV = "ROADMARK_LS_URL"
-PID_FILE = "labelstudio.pid.json"
 TOKEN_FILE = "api_token"
 PASSWORD_FILE = "admin_password"
 _SECRET_FILES = (TOKEN_FILE, PASSWORD_FILE)
@@ -77,6 +79,9 @@ class LabelStudioServer:
             ``data_dir/api_token`` (mode 0600).
         document_root: Folder whose files Label Studio may serve as
             ``/data/local-files/?d=<path relative to it>``; local serving is off when omitted.
+            A running server that is reused must have been started with the same ``port`` and
+            ``document_root`` when they are given; after :meth:`start`, both attributes hold
+            what the server runs with.
 
     Raises:
         LabelStudioError: When ``host`` is not a loopback address.
@@ -140,7 +145,8 @@ class LabelStudioServer:
                 about 50 s on two cores).
 
         Raises:
-            LabelStudioError: When the port is taken, the process exits, or health never comes.
+            LabelStudioError: When the port is taken, the process exits, health never comes,
+                or the running server was started with another port or document root.
             OSError: When the data folder cannot be created.
         """
         made = first_missing(self.data_dir)
@@ -182,7 +188,7 @@ class LabelStudioServer:
         Args:
             timeout_s: Grace period after SIGTERM.
         """
-        pid = self.pid or _read_pid_file(self.data_dir).get("pid")
+        pid = self.pid or read_pid_file(self.data_dir).get("pid")
         if pid and is_label_studio(int(pid)):
             terminate(int(pid), timeout_s)
             LOG.info("Label Studio (pid %d) stopped", pid)
@@ -193,23 +199,33 @@ class LabelStudioServer:
         self.pid = None
 
     def recorded(self) -> dict[str, object]:
-        """The pid file's content (``pid``, ``url``, ``port``, ``started``), empty when none."""
-        return _read_pid_file(self.data_dir)
+        """The pid file's content (``pid``, ``url``, ``port``, ``started``, ``document_root``).
+
+        ``document_root`` is None when local serving is off; a pid file written before it was
+        recorded gets it from the process environment. Empty when there is no pid file.
+        """
+        info = read_pid_file(self.data_dir)
+        if info.get("pid") and "document_root" not in info:
+            info["document_root"] = started_document_root(int(str(info["pid"])))
+        return info
 
     def is_running(self) -> bool:
         """Return True when this folder's server process is alive and answers ``/health``."""
-        info = _read_pid_file(self.data_dir)
+        info = read_pid_file(self.data_dir)
         pid, url = info.get("pid"), info.get("url")
         return bool(pid and url and is_label_studio(int(pid)) and health_ok(str(url)))
 
     def _adopt_running(self) -> bool:
         """Reuse a server recorded in the pid file when it is alive and healthy."""
-        info = _read_pid_file(self.data_dir)
+        info = read_pid_file(self.data_dir)
         pid, url = info.get("pid"), info.get("url")
         if not pid or not url:
             return False
         if is_label_studio(int(pid)) and health_ok(str(url)):
+            self._check_same_settings(self.recorded())
             self.pid, self.url, self.port = int(pid), str(url), int(info.get("port") or 0)
+            root = self.recorded().get("document_root")
+            self.document_root = Path(str(root)) if root else None
             LOG.info(
                 "reusing Label Studio at %s (pid %d) for %s", self.url, self.pid, self.data_dir
             )
@@ -217,6 +233,22 @@ class LabelStudioServer:
         LOG.info("stale pid file in %s (pid %s not serving); starting afresh", self.data_dir, pid)
         (self.data_dir / PID_FILE).unlink(missing_ok=True)
         return False
+
+    def _check_same_settings(self, info: dict[str, object]) -> None:
+        """Refuse to reuse a server started with another port or document root than asked."""
+        root = info.get("document_root")
+        wrong = []
+        if self.port and self.port != info.get("port"):
+            wrong.append(f"port {self.port}")
+        if self.document_root and str(self.document_root) != root:
+            wrong.append(f"document root {self.document_root}")
+        if wrong:
+            raise LabelStudioError(
+                f"Label Studio already runs for {self.data_dir} at {info.get('url')} (pid "
+                f"{info.get('pid')}, document root {root or 'none'}), not with "
+                f"{' and '.join(wrong)}; to restart it so, run `roadmark labelstudio stop "
+                f"--data-dir {self.data_dir}` first"
+            )
 
     def _spawn(self) -> None:
         """Start the ``label-studio`` process in its own session, logging to ``server.log``."""
@@ -241,8 +273,9 @@ class LabelStudioServer:
             )
         self.pid = self._process.pid
         self._spawned = True
+        root = str(self.document_root) if self.document_root is not None else None
         info = {"pid": self.pid, "url": self.url, "port": self.port, "started": time.time()}
-        write_json_atomic(self.data_dir / PID_FILE, info)
+        write_json_atomic(self.data_dir / PID_FILE, {**info, "document_root": root})
 
     def _environment(self) -> dict[str, str]:
         """Environment of the server process: our data folder, admin user, token, no phone-home."""
@@ -364,11 +397,3 @@ def _label_studio_executable() -> str:
             "label-studio package (see pyproject.toml)"
         )
     return found
-
-
-def _read_pid_file(data_dir: Path) -> dict[str, object]:
-    path = Path(data_dir) / PID_FILE
-    try:
-        return dict(json.loads(path.read_text("utf-8")))
-    except (OSError, ValueError):
-        return {}

@@ -6,6 +6,7 @@ the server class reads as its start/adopt/stop story.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -17,6 +18,7 @@ import httpx
 import psutil
 
 LOG = logging.getLogger(__name__)
+PID_FILE = "labelstudio.pid.json"
 
 
 def health_ok(url: str, timeout_s: float = 2.0) -> bool:
@@ -77,6 +79,17 @@ def is_label_studio(pid: int) -> bool:
         return False
 
 
+def started_document_root(pid: int) -> str | None:
+    """The local-files document root process ``pid`` was started with (None: none or unknown)."""
+    try:
+        environment = psutil.Process(pid).environ()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+    if environment.get("LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED", "").lower() != "true":
+        return None
+    return environment.get("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT") or None
+
+
 def terminate(pid: int, timeout_s: float) -> None:
     """SIGTERM ``pid``, wait up to ``timeout_s``, then SIGKILL."""
     try:
@@ -98,3 +111,12 @@ def log_tail(path: Path, lines: int = 5) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(line.strip() for line in tail)
+
+
+def read_pid_file(data_dir: Path) -> dict[str, object]:
+    """The server's pid file in ``data_dir`` as a dict (empty when missing or unreadable)."""
+    path = Path(data_dir) / PID_FILE
+    try:
+        return dict(json.loads(path.read_text("utf-8")))
+    except (OSError, ValueError):
+        return {}

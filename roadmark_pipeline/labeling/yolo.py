@@ -12,6 +12,7 @@ the model that nothing is there).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,13 @@ from roadmark_pipeline.labeling.convert import (
     task_id,
 )
 from roadmark_pipeline.labeling.regions import whole_number
+from roadmark_pipeline.labeling.yolo_checks import (
+    IMAGES_DIR,
+    LABELS_DIR,
+    LabelMismatchError,
+    check_has_tasks,
+    check_labels_match,
+)
 from roadmark_pipeline.labeling.yolo_images import (
     find_image,
     image_path,
@@ -48,6 +56,7 @@ from roadmark_pipeline.lake import staged_dir, write_text_atomic
 # Callers import these from here (the label-line names moved to yolo_labels).
 __all__ = [
     "DegenerateBoxError",
+    "LabelMismatchError",
     "YoloExportSummary",
     "export_to_yolo",
     "image_path",
@@ -57,8 +66,9 @@ __all__ = [
 ]
 
 LOG = logging.getLogger(__name__)
-IMAGES_DIR = "images"
-LABELS_DIR = "labels"
+# A region kind that leaves its task out when the task has no box left: every box it drew has
+# a label the config lacks, so writing it would make a labelled image background.
+UNKNOWN_LABEL = "unknown_label"
 
 
 @dataclass
@@ -78,7 +88,10 @@ class YoloExportSummary:
         n_degenerate: Boxes dropped because nothing of them lies inside the image.
         label_files: Label file name -> the task's image reference.
         unconvertible: Task id -> why it was left out: a region or annotation that cannot be
-            converted (malformed, no image size). Not written as background.
+            converted (malformed, no image size), or boxes whose labels are all missing from
+            the config (unknown_label). Not written as background.
+        unconvertible_kinds: Task id -> the kind of that reason (``malformed``, ``no_size``,
+            ``unknown_label``).
         missing_images: Task id -> image reference not found under ``image_root``; left out.
         images_written: Images linked (or copied) into ``images/``; 0 without ``image_root``.
     """
@@ -94,6 +107,7 @@ class YoloExportSummary:
     n_degenerate: int = 0
     label_files: dict[str, str] = field(default_factory=dict)
     unconvertible: dict[int, str] = field(default_factory=dict)
+    unconvertible_kinds: dict[int, str] = field(default_factory=dict)
     missing_images: dict[int, str] = field(default_factory=dict)
     images_written: int = 0
 
@@ -101,6 +115,11 @@ class YoloExportSummary:
     def n_unconvertible(self) -> int:
         """Tasks left out because their boxes cannot be converted."""
         return len(self.unconvertible)
+
+    @property
+    def unconvertible_by_reason(self) -> dict[str, int]:
+        """Tasks left out as unconvertible, counted by the kind of reason."""
+        return dict(sorted(Counter(self.unconvertible_kinds.values()).items()))
 
 
 def export_to_yolo(
@@ -135,10 +154,14 @@ def export_to_yolo(
 
     Raises:
         LabelConfigError: When the config or class list cannot be read.
-        ValueError: When the export is not a list of task objects with whole-number ids.
+        LabelMismatchError: When boxes are drawn and none of their labels is in the config.
+        ValueError: When the export is not a list of task objects with whole-number ids, or
+            holds no task.
     """
     names = class_names_from_text(label_config)
     check_export(export)
+    check_has_tasks(export)
+    check_labels_match(export, names)
     images = {task_id(task): _image_file(task, image_root) for task in export}
     export = [with_image_sizes(task, images[task_id(task)]) for task in export]
     tables = parse_export(export, names)
@@ -182,7 +205,7 @@ def _write_label_files(
     chosen = _chosen_annotations(export)
     statuses = dict(zip(tables.tasks["task_id"], tables.tasks["status"], strict=True))
     stems = _label_stems(export)
-    reasons = _unconvertible_reasons(tables.issues)
+    reasons = _left_out_reasons(tables, {tid: aid for tid, (aid, _) in chosen.items()})
 
     index_rows = ["label_file,image,frame_id,image_file"]
     for task in export:
@@ -211,7 +234,7 @@ def _write_label_files(
 def _is_written(
     tid: int,
     status: str | None,
-    reasons: dict[int, str],
+    reasons: dict[int, tuple[str, str]],
     reference: str,
     images: tuple[Path, dict[int, Path]] | None,
     summary: YoloExportSummary,
@@ -221,8 +244,9 @@ def _is_written(
         summary.n_unannotated += status == "unannotated"
         summary.n_cancelled += status == "cancelled"
         return False
-    if status == "unconvertible":
-        summary.unconvertible[tid] = reasons.get(tid, "a region could not be converted")
+    if status == "unconvertible" or tid in reasons:
+        kind, why = reasons.get(tid, ("malformed", "a region could not be converted"))
+        summary.unconvertible[tid], summary.unconvertible_kinds[tid] = why, kind
         return False
     if images is not None and tid not in images[1]:
         summary.missing_images[tid] = reference
@@ -230,17 +254,37 @@ def _is_written(
     return True
 
 
-def _unconvertible_reasons(issues: pd.DataFrame) -> dict[int, str]:
-    """Task id -> the first reason it is unconvertible, naming the annotation and result."""
-    reasons: dict[int, str] = {}
-    for row in issues.itertuples(index=False):
-        if row.kind not in UNCONVERTIBLE_KINDS or int(row.task_id) in reasons:
-            continue
-        where = [f"annotation {row.annotation_id}"] if row.annotation_id else []
-        where += [f"result {row.region_id!r}"] if pd.notna(row.region_id) else []
-        place = [", ".join(where)] if where else []
-        reasons[int(row.task_id)] = ": ".join([*place, row.kind, row.detail])
+def _left_out_reasons(tables: ExportTables, chosen: dict[int, int]) -> dict[int, tuple[str, str]]:
+    """Task id -> (kind, why) for tasks that must not be written, naming annotation and result.
+
+    A task is left out for its first region that cannot be converted, or when the annotation
+    to be written kept no box and dropped one for a label the config lacks.
+    """
+    reasons: dict[int, tuple[str, str]] = {}
+    issues = tables.issues
+    for row in issues[issues["kind"].isin(UNCONVERTIBLE_KINDS)].itertuples(index=False):
+        reasons.setdefault(int(row.task_id), (row.kind, _reason(row)))
+    kept = set(tables.boxes["annotation_id"])
+    for row in issues[issues["kind"] == UNKNOWN_LABEL].itertuples(index=False):
+        tid, aid = int(row.task_id), int(row.annotation_id)
+        if chosen.get(tid) == aid and aid not in kept:
+            reasons.setdefault(
+                tid,
+                (
+                    row.kind,
+                    f"{_reason(row)}, and no box of it has a label "
+                    "of the config: not written as background",
+                ),
+            )
     return reasons
+
+
+def _reason(row: Any) -> str:
+    """``annotation A, result 'R': kind: detail`` for one row of the issues table."""
+    where = [f"annotation {row.annotation_id}"] if row.annotation_id else []
+    where += [f"result {row.region_id!r}"] if pd.notna(row.region_id) else []
+    place = [", ".join(where)] if where else []
+    return ": ".join([*place, row.kind, row.detail])
 
 
 def _yolo_lines(boxes: pd.DataFrame, summary: YoloExportSummary) -> list[str]:

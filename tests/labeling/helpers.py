@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -140,3 +144,32 @@ def broken_task(breakage: str, task_id: int = 7) -> dict[str, Any]:
     made = task(task_id, [annotation(task_id * 10, [rect(10, 10, 20, 20, "a", region="r7")])])
     BREAKAGES[breakage](made)
     return made
+
+
+def roadmark(*args: object) -> subprocess.CompletedProcess[str]:
+    """Run ``roadmark ARGS`` as a user does (a real process); capture stdout and stderr."""
+    script = Path(sys.executable).with_name("roadmark")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "roadmark_pipeline.cli"]
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def one_line_refusal(done: subprocess.CompletedProcess[str], *names: object) -> str:
+    """Assert exit 2, no stdout, one ``roadmark <command>: ...`` line naming ``names``."""
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("roadmark "), lines[0]
+    for name in names:
+        assert str(name) in lines[0]
+    return lines[0]
+
+
+def summary_of(done: subprocess.CompletedProcess[str]) -> dict:
+    """Assert exit 0 and return the one JSON line on stdout."""
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1
+    return json.loads(lines[0])

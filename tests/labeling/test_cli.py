@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from roadmark_pipeline.cli import main
+from roadmark_pipeline.labeling.server import PID_FILE, free_port
 
 
 def test_ls_to_yolo_r07(cases_dir, tmp_path, capsys) -> None:
@@ -81,3 +82,64 @@ def test_labelstudio_start_reuses_and_status_reports(ls_server, ls_document_root
     code = main(["labelstudio", "status", "--data-dir", str(ls_server.data_dir)])
     status = json.loads(capsys.readouterr().out)
     assert code == 0 and status["running"] is True and status["url"] == ls_server.url
+
+
+def _one_line_error(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == "" and len(lines) == 1, captured.err
+    assert lines[0].startswith("roadmark labelstudio: ")
+    return lines[0]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_reuse_reports_the_settings_the_server_runs_with(
+    ls_server, ls_document_root, tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("ROADMARK_HOME", str(tmp_path / "home"))
+
+    code = main(["labelstudio", "start", "--data-dir", str(ls_server.data_dir)])
+
+    started = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert started["document_root"] == str(ls_document_root.resolve())
+    assert (started["port"], started["pid"]) == (ls_server.port, ls_server.pid)
+    assert not (tmp_path / "home").exists()  # the default lake root is neither made nor shown
+    assert main(["labelstudio", "status", "--data-dir", str(ls_server.data_dir)]) == 0
+    assert json.loads(capsys.readouterr().out)["document_root"] == started["document_root"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.parametrize("option", ["--port", "--document-root"])
+def test_reuse_with_other_settings_is_refused(ls_server, tmp_path, capsys, option) -> None:
+    value = str(free_port()) if option == "--port" else str(tmp_path)
+
+    code = main(["labelstudio", "start", "--data-dir", str(ls_server.data_dir), option, value])
+
+    line = _one_line_error(capsys)
+    assert code == 2
+    assert value in line and ls_server.url in line
+    assert "roadmark labelstudio stop" in line
+    assert ls_server.is_running()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_pid_file_without_the_document_root_reads_it_from_the_process(
+    ls_server, ls_document_root, tmp_path, capsys
+) -> None:
+    pid_file = ls_server.data_dir / PID_FILE
+    saved = pid_file.read_text()
+    older = {k: v for k, v in json.loads(saved).items() if k != "document_root"}
+    try:
+        pid_file.write_text(json.dumps(older))
+        assert main(["labelstudio", "status", "--data-dir", str(ls_server.data_dir)]) == 0
+        status = json.loads(capsys.readouterr().out)
+        assert status["document_root"] == str(ls_document_root.resolve())
+        args = ["--data-dir", str(ls_server.data_dir), "--document-root", str(tmp_path)]
+        assert main(["labelstudio", "start", *args]) == 2
+        assert str(ls_document_root.resolve()) in _one_line_error(capsys)
+    finally:
+        pid_file.write_text(saved)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,43 +16,27 @@ import yaml
 
 from roadmark_pipeline.labeling.config import label_config_xml
 
-from .helpers import BREAKAGES, annotation, broken_task, rect, task
-
-
-def _roadmark(*args: object) -> subprocess.CompletedProcess[str]:
-    script = Path(sys.executable).with_name("roadmark")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "roadmark_pipeline.cli"]
-    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, timeout=120)
-
-
-def _one_line_refusal(done: subprocess.CompletedProcess[str], *names: object) -> str:
-    assert done.returncode == 2, done.stderr
-    assert done.stdout == ""
-    assert "Traceback" not in done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    for name in names:
-        assert str(name) in lines[0]
-    return lines[0]
-
-
-def _summary(done: subprocess.CompletedProcess[str]) -> dict:
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1
-    return json.loads(lines[0])
+from .helpers import (
+    BREAKAGES,
+    annotation,
+    broken_task,
+    one_line_refusal,
+    rect,
+    roadmark,
+    summary_of,
+    task,
+)
 
 
 def test_r05_with_its_class_list(cases_dir, tmp_path) -> None:
     case = cases_dir / "R05"
     assert "0 0.350000 0.700000 0.300000 0.400000" in (case / "EXPECTED.txt").read_text()
 
-    done = _roadmark(
+    done = roadmark(
         "ls-to-yolo", case / "ls_export.json", "--label-config", case / "classes.txt", tmp_path
     )
 
-    assert _summary(done)["names"] == ["car"]
+    assert summary_of(done)["names"] == ["car"]
     text = (tmp_path / "labels" / "drive01_f000250.txt").read_text()
     assert text == "0 0.350000 0.700000 0.300000 0.400000\n"
 
@@ -69,9 +51,9 @@ def test_malformed_or_unsized_tasks_are_left_out_and_reported(tmp_path) -> None:
     config.write_text("a\n")
     out = tmp_path / "out"
 
-    done = _roadmark("ls-to-yolo", export, "--label-config", config, out)
+    done = roadmark("ls-to-yolo", export, "--label-config", config, out)
 
-    summary = _summary(done)
+    summary = summary_of(done)
     assert (summary["images"], summary["background"]) == (1, 0)
     assert summary["left_out_unconvertible"] == len(BREAKAGES)
     assert sorted(summary["unconvertible"]) == sorted(str(task_id) for task_id in broken)
@@ -84,7 +66,7 @@ def test_the_testers_export_with_a_zero_width(cases_dir, tmp_path) -> None:
     export[0]["annotations"][0]["result"][0]["original_width"] = 0
     (tmp_path / "w0.json").write_text(json.dumps(export))
 
-    done = _roadmark(
+    done = roadmark(
         "ls-to-yolo",
         tmp_path / "w0.json",
         "--label-config",
@@ -92,7 +74,7 @@ def test_the_testers_export_with_a_zero_width(cases_dir, tmp_path) -> None:
         tmp_path / "out",
     )
 
-    summary = _summary(done)
+    summary = summary_of(done)
     assert (summary["images"], summary["background"], summary["left_out_unconvertible"]) == (
         0,
         0,
@@ -112,7 +94,7 @@ def test_images_are_linked_when_their_folder_is_given(cases_dir, tmp_path) -> No
     case = cases_dir / "R05"
     out = tmp_path / "out"
 
-    done = _roadmark(
+    done = roadmark(
         "ls-to-yolo",
         case / "ls_export.json",
         "--label-config",
@@ -122,7 +104,7 @@ def test_images_are_linked_when_their_folder_is_given(cases_dir, tmp_path) -> No
         out,
     )
 
-    assert _summary(done)["images_written"] == 1
+    assert summary_of(done)["images_written"] == 1
     data = yaml.safe_load((out / "data.yaml").read_text())
     assert (Path(data["path"]) / data["train"] / "drive01_f000250.jpg").is_file()
 
@@ -187,9 +169,9 @@ def test_bad_inputs_are_one_line_and_write_nothing(tmp_path, case: str, says: st
     extra = ["--images", tmp_path / "no-such-images"] if case == "images_missing" else []
     before = sorted(p.name for p in tmp_path.iterdir())
 
-    done = _roadmark("ls-to-yolo", export, "--label-config", config, *extra, out)
+    done = roadmark("ls-to-yolo", export, "--label-config", config, *extra, out)
 
-    _one_line_refusal(done, says)
+    assert one_line_refusal(done, says).startswith("roadmark ls-to-yolo: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     if case == "out_is_file":
         assert out.read_text() == "keep me"
@@ -212,24 +194,24 @@ def test_bad_inputs_are_one_line_and_write_nothing(tmp_path, case: str, says: st
 def test_bad_option_values_are_one_line_naming_the_option(tmp_path, args: list[str]) -> None:
     args = [str(tmp_path / "work") if a == "WORK" else a for a in args]
 
-    done = _roadmark(*args)
+    done = roadmark(*args)
 
-    line = _one_line_refusal(done, f"roadmark {args[0]}")
+    line = one_line_refusal(done, f"roadmark {args[0]}")
     option = next((a for a in args if a.startswith("--")), None)
     assert option is None or option in line
     assert not (tmp_path / "work").exists()
 
 
 def test_ls_simulate_without_the_shipped_labels_starts_nothing(tmp_path) -> None:
-    done = _roadmark("ls-simulate", tmp_path / "work", "--data-dir", tmp_path)
+    done = roadmark("ls-simulate", tmp_path / "work", "--data-dir", tmp_path)
 
-    _one_line_refusal(done, tmp_path, "--data-dir")
+    assert one_line_refusal(done, tmp_path, "--data-dir").startswith("roadmark ls-simulate: ")
     assert not (tmp_path / "work").exists()
 
 
 def test_help_texts_show_no_rst_backticks() -> None:
     for command in ("ls-to-yolo", "labelstudio", "ls-simulate", "probe", "sample"):
-        done = _roadmark(command, "--help")
+        done = roadmark(command, "--help")
         assert done.returncode == 0
         assert "``" not in done.stdout, f"roadmark {command} --help:\n{done.stdout}"
 
@@ -244,27 +226,26 @@ def busy_port():
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("data_dir_before", ["none", "empty", "with_token"])
-def test_failed_start_leaves_nothing_behind(tmp_path, busy_port, data_dir_before: str) -> None:
+@pytest.mark.parametrize("data_dir_before", ["none", "empty", "with_token", "default_root"])
+def test_failed_start_leaves_nothing_behind(
+    tmp_path, busy_port, monkeypatch, data_dir_before: str
+) -> None:
     data_dir, root = tmp_path / "ls" / "data", tmp_path / "lake"
-    if data_dir_before != "none":
+    if data_dir_before not in ("none", "default_root"):
         data_dir.mkdir(parents=True)
     if data_dir_before == "with_token":
         (data_dir / "api_token").write_text("kept-token-123456\n")
+    if data_dir_before == "default_root":  # the lake root under ROADMARK_HOME is made, then not
+        monkeypatch.setenv("ROADMARK_HOME", str(tmp_path / "home"))
+    else:
+        root.mkdir()
     before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    options = [] if data_dir_before == "default_root" else ["--document-root", root]
 
-    done = _roadmark(
-        "labelstudio",
-        "start",
-        "--port",
-        busy_port,
-        "--data-dir",
-        data_dir,
-        "--document-root",
-        root,
-    )
+    done = roadmark("labelstudio", "start", "--port", busy_port, "--data-dir", data_dir, *options)
 
-    _one_line_refusal(done, f"port {busy_port}", "is taken")
+    line = one_line_refusal(done, f"port {busy_port}", "is taken")
+    assert line.startswith("roadmark labelstudio: ")
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
     if data_dir_before == "with_token":
         assert (data_dir / "api_token").read_text() == "kept-token-123456\n"

@@ -103,6 +103,14 @@ def test_labels_outside_the_config_are_reported_not_guessed() -> None:
     tables = parse_export([task(1, [annotation(1, results)])], NAMES)
     assert tables.boxes["class_id"].tolist() == [2]
     assert tables.issues.loc[0, "kind"] == "unknown_label"
+    assert tables.tasks["status"].tolist() == ["labelled"]
+
+
+def test_a_task_whose_boxes_all_have_unknown_labels_is_not_reviewed_empty() -> None:
+    drawn = [rect(1, 1, 5, 5, "zebra", region="z"), rect(9, 9, 5, 5, "okapi", region="o")]
+    tables = parse_export([task(1, [annotation(1, drawn)]), task(2, [annotation(2, [])])], NAMES)
+    assert tables.tasks["status"].tolist() == ["unconvertible", "reviewed_empty"]
+    assert tables.issues["kind"].tolist() == ["unknown_label", "unknown_label"]
 
 
 def test_exact_and_near_duplicates_are_dropped_within_an_annotation() -> None:
