@@ -125,35 +125,90 @@ def parse_source(source: str) -> SourceSpec:
         return SourceSpec("v4l2", int(text), cv2.CAP_V4L2)
     if text.startswith("/dev/video"):
         return SourceSpec("v4l2", text, cv2.CAP_V4L2)
+    return SourceSpec("file", _video_file(text), cv2.CAP_FFMPEG)
+
+
+def _video_file(text: str) -> str:
+    """Return the path of a video file source, or say what is wrong with it."""
     path = Path(text)
+    if path.is_dir():
+        raise SourceError(
+            f"{text}: a folder, not a video file; pass one video file from it (e.g. "
+            f"{Path(text) / 'clip.mp4'})"
+        )
     if not path.is_file():
         raise SourceError(
             f"{text}: no such file; pass a video file, /dev/videoN, rtsp://... or a GStreamer "
             "pipeline"
         )
-    return SourceSpec("file", str(path), cv2.CAP_FFMPEG)
+    if not os.access(path, os.R_OK):
+        raise SourceError(f"{text}: not readable by this user; check its permissions")
+    return str(path)
 
 
-def open_capture(spec: SourceSpec) -> cv2.VideoCapture:
-    """Open a source with OpenCV.
+_HINTS = {
+    "file": "check that it is a complete H.264/H.265 video (not truncated, not another format)",
+    "v4l2": "check the camera is connected and not in use",
+    "rtsp": "check the URL, the credentials and the network",
+    "gstreamer": "run the pipeline with gst-launch-1.0 to see the error",
+}
+
+
+class OpenCapture:
+    """An OpenCV capture whose first frame was read when it opened, handed out first.
+
+    OpenCV "opens" many things that hold no video (a text file, a truncated MP4): a source only
+    counts as open once a frame has been read from it. That frame is not lost: the first
+    :meth:`grab` / :meth:`retrieve` return it.
+    """
+
+    def __init__(self, capture: cv2.VideoCapture, first: npt.NDArray[np.uint8], pts_ms: float):
+        self._capture = capture
+        self._pending: tuple[npt.NDArray[np.uint8], float] | None = (first, pts_ms)
+        self._current: tuple[npt.NDArray[np.uint8], float] | None = None
+
+    def grab(self) -> bool:
+        """Advance to the next frame (the frame read at open, first); False at the end."""
+        self._current, self._pending = self._pending, None
+        return True if self._current is not None else bool(self._capture.grab())
+
+    def retrieve(self) -> tuple[bool, npt.NDArray[np.uint8] | None]:
+        """Decode the frame last grabbed."""
+        if self._current is not None:
+            return True, self._current[0]
+        return self._capture.retrieve()
+
+    def position_ms(self) -> float:
+        """The presentation time of the frame last grabbed, in milliseconds."""
+        if self._current is not None:
+            return self._current[1]
+        return float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
+
+    def release(self) -> None:
+        """Close the source."""
+        self._capture.release()
+
+
+def open_capture(spec: SourceSpec) -> OpenCapture:
+    """Open a source with OpenCV and read its first frame.
 
     Raises:
-        SourceError: When OpenCV cannot open it.
+        SourceError: When OpenCV cannot open it, or it opens but yields no frame.
     """
     capture = cv2.VideoCapture(spec.target, spec.api)
     if not capture.isOpened():
         capture.release()
-        hints = {
-            "file": "check that it holds H.264/H.265 video",
-            "v4l2": "check the camera is connected and not in use",
-            "rtsp": "check the URL, the credentials and the network",
-            "gstreamer": "run the pipeline with gst-launch-1.0 to see the error",
-        }
-        raise SourceError(f"{spec.target}: cannot open the {spec.kind} source; {hints[spec.kind]}")
-    return capture
+        raise SourceError(f"{spec.target}: cannot open the {spec.kind} source; {_HINTS[spec.kind]}")
+    ok, first = capture.read()
+    if not ok or first is None:
+        capture.release()
+        raise SourceError(
+            f"{spec.target}: the {spec.kind} source opens but yields no frame; {_HINTS[spec.kind]}"
+        )
+    return OpenCapture(capture, first, float(capture.get(cv2.CAP_PROP_POS_MSEC)))
 
 
-def _reopen(spec: SourceSpec, stop: threading.Event, attempts: int) -> cv2.VideoCapture | None:
+def _reopen(spec: SourceSpec, stop: threading.Event, attempts: int) -> OpenCapture | None:
     """Reconnect a live source with a growing pause; None when every attempt failed."""
     for attempt in range(attempts):
         if stop.wait(min(0.5 * 2**attempt, 8.0)):
@@ -167,7 +222,7 @@ def _reopen(spec: SourceSpec, stop: threading.Event, attempts: int) -> cv2.Video
 
 def _decode(
     spec: SourceSpec,
-    capture: cv2.VideoCapture,
+    capture: OpenCapture,
     settings: tuple[int, int | None, int, Callable[[Any], Any] | None],
     out: queue.Queue[object],
     stop: threading.Event,
@@ -195,7 +250,7 @@ def _decode(
                 LOG.warning("frame %d grabbed but not decodable; skipped", index)
                 continue
             now = time.perf_counter()
-            pts = float(capture.get(cv2.CAP_PROP_POS_MSEC))
+            pts = capture.position_ms()
             decode_ms = (now - started) * 1000.0
             frame = Frame(index, bgr, pts, decode_ms, time.time(), retries, frame_quality(bgr))
             frame.prepared = prepare(bgr) if prepare is not None else None

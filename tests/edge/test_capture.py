@@ -1,8 +1,9 @@
 """Frame sources: kinds of --source, exact 1-in-N sampling with decode in its own thread, and
-sources that end early or cannot open."""
+sources that end early or cannot open (or open but yield no frame)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from jetson_runtime.capture import (
     SourceError,
     frames,
     has_gstreamer,
+    open_capture,
     parse_source,
 )
 
@@ -109,3 +111,55 @@ def test_stopping_early_releases_the_decoder(counter_clip: Path) -> None:
     assert next(stream).index == 0
     stream.close()  # the consumer stops: the decode thread must end, not hang
     assert DECODE_THREAD not in {t.name for t in threading.enumerate()}
+
+
+@pytest.fixture(scope="module")
+def junk_sources(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> dict[str, Path]:
+    """Files OpenCV "opens" though no frame decodes (the tester's bad.jpg and trunc.mp4)."""
+    folder = tmp_path_factory.mktemp("junk")
+    text = folder / "bad.jpg"
+    text.write_text("not an image\n")
+    truncated = folder / "trunc.mp4"
+    truncated.write_bytes((data_dir / "videos" / "test_video.mp4").read_bytes()[:100_000])
+    return {"text": text, "truncated": truncated}
+
+
+@pytest.mark.parametrize("kind", ["text", "truncated"])
+def test_a_source_that_opens_but_yields_no_frame_is_not_open(
+    junk_sources: dict[str, Path], kind: str
+) -> None:
+    path = junk_sources[kind]
+    assert cv2.VideoCapture(str(path), cv2.CAP_FFMPEG).isOpened()  # what fooled the runtime
+    with pytest.raises(SourceError, match=f"{path}: the file source opens but yields no frame"):
+        open_capture(parse_source(str(path)))
+    with pytest.raises(SourceError, match="yields no frame"):
+        list(frames(parse_source(str(path))))
+
+
+def test_the_frame_read_at_open_is_the_first_frame_of_the_run(counter_clip: Path) -> None:
+    capture = open_capture(parse_source(str(counter_clip)))
+    try:
+        assert capture.grab()
+        ok, first = capture.retrieve()
+        assert ok and round(float(first.mean()) / 5) == 0 and capture.position_ms() == 0.0
+        assert capture.grab()
+        ok, second = capture.retrieve()
+        assert ok and round(float(second.mean()) / 5) == 1 and capture.position_ms() == 40.0
+    finally:
+        capture.release()
+    got = list(frames(parse_source(str(counter_clip))))
+    assert len(got) == 40 and got[0].pts_ms == 0.0
+
+
+def test_a_folder_source_says_it_is_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=f"{tmp_path}: a folder, not a video file; pass one"):
+        parse_source(str(tmp_path))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_file_says_so(counter_clip: Path, tmp_path: Path) -> None:
+    locked = tmp_path / "locked.avi"
+    locked.write_bytes(counter_clip.read_bytes())
+    locked.chmod(0)
+    with pytest.raises(SourceError, match="not readable by this user; check its permissions"):
+        parse_source(str(locked))
