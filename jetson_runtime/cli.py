@@ -13,7 +13,8 @@ counted: an operator's mistake never counts against the release.
 
 Every error is one line on stderr naming the input and the fix. Exit codes: 0 done, 1 an
 unexpected error (``--log-level DEBUG`` shows its traceback), 2 a bad option or input, 3 an
-update refused, 4 no device / no release / the release failed, 5 the source does not open.
+update refused, 4 no device / a damaged state.json / no release / the release failed, 5 the source
+does not open or yields no frame.
 """
 
 from __future__ import annotations
@@ -30,12 +31,11 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
 
 import jetson_runtime
-from jetson_runtime import __version__
 from jetson_runtime.bundle import BundleError, load_bundle
 from jetson_runtime.capture import SourceError, quiet_native_logs
+from jetson_runtime.cli_args import parse_command_line
 from jetson_runtime.inputs import (
     NoDeviceError,
     RunInputs,
@@ -55,73 +55,24 @@ from jetson_runtime.ota import (
     update,
 )
 from jetson_runtime.parquet import UTC
-from jetson_runtime.slots import BUNDLE_DIR, RUNTIME_DIR, DeviceLayout, read_state, update_state
+from jetson_runtime.slots import (
+    BUNDLE_DIR,
+    RUNTIME_DIR,
+    DeviceLayout,
+    StateError,
+    read_state,
+    strict_json,
+    update_state,
+)
 
 LOG = logging.getLogger("roadmark-edge")
 EXIT_INTERNAL, EXIT_USAGE, EXIT_REFUSED, EXIT_FAILED, EXIT_SOURCE = 1, 2, 3, 4, 5
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line: what is wrong, and where help is."""
-
-    def error(self, message: str) -> NoReturn:  # noqa: D102
-        self.exit(EXIT_USAGE, f"{self.prog}: {message}; see '{self.prog} --help'\n")
-
-
-def _http_url(text: str) -> str:
-    if not text.lower().startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL")
-    return text
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="roadmark-edge", description=__doc__.splitlines()[0].replace("``", ""))
-    parser.add_argument(
-        "--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, help="default INFO"
-    )
-    parser.add_argument("--version", action="version", version=f"jetson_runtime {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{update,run,status}")
-
-    up = sub.add_parser("update", help="fetch, verify, health-check and switch to a new release")
-    up.add_argument("--repo", required=True, type=_http_url, help="TUF repository base URL")
-    up.add_argument("--device-dir", required=True, type=Path)
-    up.add_argument("--channel", default="stable", choices=("stable", "canary"))
-    up.add_argument("--trusted-root", type=Path, help="root metadata to trust (first update)")
-    up.add_argument(
-        "--reprovision",
-        action="store_true",
-        help="let --trusted-root replace the valid root this device already trusts",
-    )
-    up.add_argument("--allow-downgrade", action="store_true", help="accept an older release")
-
-    run = sub.add_parser("run", help="run the current release on a source")
-    run.add_argument("--device-dir", required=True, type=Path)
-    run.add_argument("--source", required=True, help="file, /dev/videoN, rtsp://..., or a pipeline")
-    run.add_argument("--every-n", type=int, default=1, help="process one frame in N")
-    run.add_argument("--inbox", help="fleet inbox: folder, s3://..., or http(s):// PUT URL")
-    run.add_argument("--max-frames", type=int)
-    run.add_argument("--device-id", help="this device's id (remembered)")
-    run.add_argument("--camera-model", help="the camera's model (remembered)")
-    run.add_argument("--gps", type=Path, help="t_ms,lat,lon CSV recorded with the source")
-    run.add_argument("--no-evidence", action="store_true", help="keep no evidence frames")
-    run.add_argument("--storage-share", type=float, default=0.5, help="largest share of the disk")
-    run.add_argument("--provider", choices=("tensorrt", "cuda", "cpu"), help="force a provider")
-    run.add_argument("--max-failed-starts", type=int, default=3)
-
-    status = sub.add_parser("status", help="active release, channel, provider, uploads, storage")
-    status.add_argument("--device-dir", required=True, type=Path)
-    status.add_argument("--json", action="store_true", help="print JSON")
-
-    # No help= : argparse would list the internal command as "==SUPPRESS==".
-    health = sub.add_parser("health", description="internal: health-check a staged release")
-    health.add_argument("--bundle", required=True, type=Path)
-    health.add_argument("--device-dir", required=True, type=Path)
-    return parser
 
 
 def _emit(value: dict) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    """Print ``value`` as strict JSON: NaN and infinities become null."""
+    text = json.dumps(strict_json(value), indent=2, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")
 
 
 def _cmd_update(args: argparse.Namespace) -> int:
@@ -187,17 +138,28 @@ def _launch_slot(layout: DeviceLayout, args: argparse.Namespace, argv: Sequence[
 
 
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    layout = DeviceLayout(args.device_dir)
+    require_device(layout, release=True)
+    counted = os.environ.get(IN_SLOT_ENV) == "1"  # in the slot's runtime: the launcher counted
+    try:
+        inputs = check_run_inputs(args)  # in the launcher: before the start is counted
+    except (UsageError, SourceError):
+        if counted:  # this runtime checks more than the launcher's did: not the release's fault
+            start_not_counted(layout)
+        raise
+    if not counted:
+        _launch_slot(layout, args, argv)  # returns only when the slot has no runtime of its own
+    return _run_counted(layout, args, inputs)
+
+
+def _run_counted(layout: DeviceLayout, args: argparse.Namespace, inputs: RunInputs) -> int:
+    """Run the current release on the checked inputs, its start counted."""
     from jetson_runtime.detector import Detector
     from jetson_runtime.runner import run_source
     from jetson_runtime.session import SessionError
     from jetson_runtime.storage import StoragePolicy
     from jetson_runtime.telemetry import TelemetrySpool
 
-    layout = DeviceLayout(args.device_dir)
-    require_device(layout, release=True)
-    inputs: RunInputs = check_run_inputs(args)  # before the start is counted
-    if os.environ.get(IN_SLOT_ENV) != "1":
-        _launch_slot(layout, args, argv)  # returns only when the slot has no runtime of its own
     device_id, camera = _device_identity(layout, args)
     bundle = load_bundle(layout.current() / BUNDLE_DIR)
     try:
@@ -223,8 +185,10 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             storage=StoragePolicy(layout, args.storage_share),
             on_first_frame=lambda: start_succeeded(layout),
         )
+        if summary.frames == 0:  # a source opens only once it gave a frame: a safety net
+            raise SourceError(f"{args.source}: gave no frame to process; pass a video with frames")
     except SourceError as exc:
-        start_not_counted(layout)  # a live source that failed: not the release's fault
+        start_not_counted(layout)  # the input failed, not the release
         LOG.error("%s", exc)
         return EXIT_SOURCE
     last_run = {"at": datetime.now(UTC).isoformat(), "source": args.source, **asdict(summary)}
@@ -323,7 +287,7 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``roadmark-edge`` with ``argv`` (``sys.argv[1:]`` when None); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    args = parse_command_line(argv)
     _configure_logging(args.log_level)
     try:
         return _dispatch(args, argv)
@@ -333,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SourceError as exc:
         LOG.error("%s", exc)
         return EXIT_SOURCE
-    except (NoDeviceError, BundleError) as exc:
+    except (NoDeviceError, BundleError, StateError) as exc:
         LOG.error("%s", exc)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -30,6 +30,13 @@ class Inbox:
         """
         raise NotImplementedError
 
+    def check(self) -> None:
+        """Refuse an inbox that can never take a batch; a remote one is only tried at upload.
+
+        Raises:
+            InboxError: Naming the inbox, what is wrong and the fix.
+        """
+
 
 class DirectoryInbox(Inbox):
     """A local or mounted folder; each file appears complete or not at all (temp + rename)."""
@@ -39,6 +46,33 @@ class DirectoryInbox(Inbox):
 
     def __str__(self) -> str:
         return str(self.root)
+
+    def check(self) -> None:
+        """Refuse a folder inbox that is a file, or that cannot be created or written.
+
+        A folder that does not exist yet is fine when its nearest existing parent is a writable
+        folder (uploads create it). Writability is probed with a temporary file, removed again.
+
+        Raises:
+            InboxError: Naming the inbox and the fix.
+        """
+        folder = self.root.absolute()
+        existing = next(p for p in (folder, *folder.parents) if p.exists() or p == p.parent)
+        if not existing.is_dir():
+            what = "is a file" if existing == folder else f"cannot be created ({existing}: a file)"
+            raise InboxError(f"{self.root}: {what}; pass a folder, an http(s):// or an s3:// URL")
+        probe = existing / f".roadmark-inbox-probe.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            probe.write_bytes(b"")
+        except OSError as exc:
+            what = "is not writable" if existing == folder else "cannot be created"
+            raise InboxError(
+                f"{self.root}: {what}: writing in {existing} fails ({exc.strerror or exc}); pass "
+                "a folder this user can write, an http(s):// or an s3:// URL"
+            ) from exc
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink(missing_ok=True)
 
     def put(self, name: str, data: bytes) -> None:  # noqa: D102
         tmp = self.root / f".{name}.{uuid.uuid4().hex[:8]}.tmp"

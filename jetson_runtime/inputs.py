@@ -105,7 +105,7 @@ def _check_names(args: argparse.Namespace) -> None:
         raise UsageError(f"--device-id {args.device_id!r}: {problem}")
     if args.inbox is not None:
         try:
-            open_inbox(args.inbox)
+            open_inbox(args.inbox).check()  # before it is used, counted or remembered
         except InboxError as exc:
             raise UsageError(f"--inbox {exc}") from exc
     if args.provider is not None:

@@ -250,8 +250,10 @@ def update(
     Raises:
         UpdateError: When the update is refused or fails; the running release is untouched, and
             a device folder this call created is removed again unless a root was stored in it.
+        StateError: When the device's ``state.json`` is damaged (nothing is done).
     """
     layout = DeviceLayout(Path(device_dir))
+    read_state(layout)  # a damaged state.json stops it: its bad versions must not be forgotten
     offered = read_offered_root(trusted_root) if trusted_root is not None else None
     if offered is None and not has_stored_root(layout):
         raise UpdateError(

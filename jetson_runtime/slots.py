@@ -18,6 +18,7 @@ new value, never a mix.
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 from dataclasses import dataclass
@@ -130,24 +131,70 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class StateError(ValueError):
+    """A ``state.json`` that exists but does not read as the device state.
+
+    It holds the device id, the failed starts and the versions rolled back; starting afresh
+    would forget them (and let an update reinstall a bad version), so it is never overwritten.
+    """
+
+
+def _damaged(layout: DeviceLayout, why: str) -> StateError:
+    path = layout.root / STATE_FILE
+    return StateError(
+        f"{path}: damaged ({why}); it was left as it is. Restore it from a backup, or move it "
+        f"away and re-provision with 'roadmark-edge update --repo URL --device-dir {layout.root} "
+        "--trusted-root root.json' (the device then forgets its bad versions)"
+    )
+
+
 def read_state(layout: DeviceLayout) -> dict[str, Any]:
-    """Return the device state (empty before the first update)."""
+    """Return the device state (empty before the first update).
+
+    Raises:
+        StateError: When ``state.json`` exists but cannot be read or is not a JSON object.
+    """
+    path = layout.root / STATE_FILE
     try:
-        return json.loads((layout.root / STATE_FILE).read_text("utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
         return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _damaged(layout, f"cannot read it: {exc}") from exc
+    try:
+        state = json.loads(text)
+    except ValueError as exc:
+        raise _damaged(layout, f"not JSON: {exc}") from exc
+    if not isinstance(state, dict):
+        raise _damaged(layout, f"a JSON {type(state).__name__}, not an object")
+    return state
+
+
+def strict_json(value: Any) -> Any:
+    """Return ``value`` with every NaN or infinite float replaced by None (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(item) for item in value]
+    return value
 
 
 def write_state(layout: DeviceLayout, state: dict[str, Any]) -> None:
-    """Replace the device state atomically."""
+    """Replace the device state atomically (temp name + rename); NaN is written as null."""
     layout.root.mkdir(parents=True, exist_ok=True)
     target = layout.root / STATE_FILE
     tmp = target.with_name(f".{STATE_FILE}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(state, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
+    text = json.dumps(strict_json(state), indent=2, sort_keys=True, allow_nan=False)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def update_state(layout: DeviceLayout, **changes: Any) -> dict[str, Any]:
