@@ -10,7 +10,9 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from roadmark_pipeline.cli_support import OneLineParser
@@ -71,7 +73,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+
+    # SIGTERM (a service manager, a timeout, kill) unwinds like Ctrl+C, so every `finally`
+    # (staging folders, child servers) runs: exit 143 for SIGTERM, 130 for Ctrl+C.
+    def _terminated(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"roadmark {args.command}: interrupted\n")
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

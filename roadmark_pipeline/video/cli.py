@@ -125,9 +125,11 @@ def run_sample(args: argparse.Namespace) -> int:
             manifest_name=MANIFEST_NAME,
         )
     except (UnreadableSourceError, SidecarError, ValueError, OSError) as error:
-        if created is not None:  # folders made on the way to OUT_DIR hold nothing of value
-            shutil.rmtree(created, ignore_errors=True)
+        _remove_made(created)
         return fail("roadmark", _sample_error(error, args.video, out_dir))
+    except BaseException:  # interrupted (SIGTERM, Ctrl+C): the stage is gone, so are these
+        _remove_made(created)
+        raise
     summary = {
         "frames": len(manifest),
         "usable": int(manifest["usable"].sum()),
@@ -136,6 +138,12 @@ def run_sample(args: argparse.Namespace) -> int:
     }
     sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     return 0
+
+
+def _remove_made(created: Path | None) -> None:
+    """Remove the folders made on the way to OUT_DIR: they hold nothing of value."""
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
 
 
 def out_dir_problem(out_dir: Path) -> str | None:

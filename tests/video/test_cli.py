@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -317,3 +319,40 @@ def test_a_symlinked_out_dir_is_sampled_at_its_target(tmp_path: Path) -> None:
     assert link.is_symlink() and link.resolve() == real.resolve()
     assert pd.read_parquet(real / "manifest.parquet")["frame_index"].tolist() == [0, 5, 10, 15]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "link", "real"]
+
+
+def _sample_until_frames_are_staged(parent: Path) -> subprocess.Popen[str]:
+    """Start a long ``roadmark sample`` into PARENT/out3 and wait until its stage holds frames."""
+    script = Path(sys.executable).with_name("roadmark")
+    clip = REAL_VIDEO.with_name("solidWhiteRight.mp4")
+    command = [str(script), "sample", str(clip), str(parent / "out3"), "--every-n", "1"]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(parent.glob(".out3.*/*.jpg")):
+        assert run.poll() is None and time.monotonic() < deadline, "no frame was staged"
+        time.sleep(0.05)
+    return run
+
+
+def test_sigterm_ends_sample_with_nothing_half_written(tmp_path: Path) -> None:
+    parent = tmp_path / "OUT" / "new"  # folders sample makes on the way go again
+    run = _sample_until_frames_are_staged(parent)
+
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=60)
+
+    assert run.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []  # no stage, and OUT/ (made by sample) is gone
+
+
+def test_the_stage_of_a_killed_sample_is_removed_by_the_next_run(tmp_path: Path) -> None:
+    run = _sample_until_frames_are_staged(tmp_path)
+    run.kill()  # SIGKILL: nothing of ours runs
+    run.communicate(timeout=60)
+    assert [p.name[:12] for p in tmp_path.iterdir()] == [".out3.stage-"]
+
+    done = _roadmark("sample", REAL_VIDEO, tmp_path / "out3", "--every-n", "10")
+
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out3"]
