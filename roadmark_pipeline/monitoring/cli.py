@@ -175,19 +175,17 @@ def add_commands(subparsers: Any) -> None:
 
 
 def _run_ui(args: argparse.Namespace) -> int:
-    """Handle ``roadmark drift-ui``: run the Evidently UI in the foreground until interrupted."""
-    import subprocess
+    """Handle ``roadmark drift-ui``: run the Evidently UI in the foreground until interrupted.
 
-    from roadmark_pipeline.monitoring.workspace import ui_command
+    The server is stopped with this command: on Ctrl+C (exit code 0), on SIGTERM (143) and on
+    any other way out (see :func:`workspace.serve_ui`).
+    """
+    from roadmark_pipeline.monitoring.workspace import serve_ui
 
     try:
         workspace = checks.workspace_folder(Path(args.workspace))
         checks.free_port(args.port)
     except checks.DriftInputError as error:
         return checks.fail("roadmark drift-ui", error)
-    argv, env = ui_command(workspace, args.port)
     LOG.info("Evidently UI on http://127.0.0.1:%d (Ctrl+C stops it)", args.port)
-    try:
-        return subprocess.run(argv, env=env, check=False).returncode
-    except KeyboardInterrupt:
-        return 0
+    return serve_ui(workspace, args.port)

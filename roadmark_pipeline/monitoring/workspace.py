@@ -8,8 +8,11 @@ without any network. The Evidently UI service sends usage telemetry to Evidently
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -113,3 +116,68 @@ def ui_command(workspace_dir: Path | str, port: int = 8000) -> tuple[list[str], 
     argv = [str(evidently), "ui", "--host", LOCAL_HOST, "--port", str(port)]
     argv += ["--workspace", str(workspace_dir)]
     return argv, {**os.environ, DO_NOT_TRACK_ENV: "1"}
+
+
+def serve_ui(workspace_dir: Path | str, port: int = 8000, stop_timeout_s: float = 10.0) -> int:
+    """Serve the workspace with ``evidently ui`` until it exits or this process is stopped.
+
+    The server runs in its own process group, which is stopped (SIGTERM, then SIGKILL after
+    ``stop_timeout_s``) however this function is left: the server exiting, Ctrl+C, or a
+    SIGTERM that the ``roadmark`` command line turns into ``SystemExit``. On Linux the server
+    also gets SIGTERM from the kernel if this process dies without a chance to clean up.
+
+    Args:
+        workspace_dir: The workspace folder.
+        port: The local port (127.0.0.1 only).
+        stop_timeout_s: Seconds the server gets to stop before it is killed.
+
+    Returns:
+        The server's exit code, or 0 when stopped with Ctrl+C.
+    """
+    argv, env = ui_command(workspace_dir, port)
+    server = subprocess.Popen(  # noqa: S603 - our own venv's evidently, fixed arguments
+        argv, env=env, start_new_session=True, preexec_fn=_die_with_parent()
+    )
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop_group(server, stop_timeout_s)
+
+
+def _stop_group(server: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Stop the server's process group unless the server has already been reaped."""
+    if server.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            server.wait(timeout=timeout_s)
+            LOG.info("Evidently UI (pid %d) stopped", server.pid)
+            return
+        except subprocess.TimeoutExpired:
+            LOG.warning(
+                "Evidently UI (pid %d) did not stop in %.0f s; killing it", server.pid, timeout_s
+            )
+
+
+def _die_with_parent() -> Any:
+    """A ``preexec_fn`` that asks Linux to SIGTERM the child when its parent dies (else None)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the request was armed
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
