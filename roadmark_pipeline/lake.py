@@ -210,7 +210,12 @@ def remove_stale_stages(final: Path) -> list[Path]:
             stale = _is_stale(pattern.fullmatch(entry.name), entry)  # type: ignore[arg-type]
         except OSError:  # removed meanwhile by its writer or another cleaner
             continue
-        if stale:
+        if stale and ".old-" in entry.name and not final.exists():
+            # Killed between the two renames of a swap: the previous content is whole; put
+            # it back rather than lose it.
+            os.replace(entry, final)
+            LOG.warning("%s was missing: restored the previous content from %s", final, entry)
+        elif stale:
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     if removed:

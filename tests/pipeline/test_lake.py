@@ -117,6 +117,7 @@ def test_a_concurrent_writers_live_stage_is_left_alone(tmp_path):
 
 def test_only_own_stale_leftovers_are_removed(tmp_path):
     final = tmp_path / "frames"
+    final.mkdir()
     old_mtime = time.time() - lake.STALE_UNOWNED_S - 60
     legacy_old = tmp_path / ".frames.ab_cd12z"  # mkdtemp name of earlier versions, long untouched
     legacy_new = tmp_path / ".frames.zz9_yy8x"  # the same, but touched just now: may be live
@@ -137,3 +138,18 @@ def test_only_own_stale_leftovers_are_removed(tmp_path):
     assert _hidden(tmp_path) == sorted(
         p.name for p in (legacy_new, other_host, other_target, not_ours)
     )
+
+
+def test_a_swap_killed_between_its_renames_gets_the_previous_content_back(tmp_path):
+    final = tmp_path / "frames"
+    gone = 2**22 + 12345  # a pid beyond the usual limit: no such process
+    previous = tmp_path / f".frames.old-{lake._host_tag()}-{gone}-abcd1234"
+    stage = tmp_path / f".frames.stage-{lake._host_tag()}-{gone}-efgh5678"
+    for folder, text in ((previous, "previous"), (stage, "new")):
+        folder.mkdir()
+        (folder / "frame.jpg").write_text(text)
+
+    lake.remove_stale_stages(final)
+
+    assert (final / "frame.jpg").read_text() == "previous"  # nothing stored was lost
+    assert _hidden(tmp_path) == []
