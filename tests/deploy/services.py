@@ -357,11 +357,37 @@ def wait_until_ready(worker: Service, timeout_s: float = 120.0) -> None:
     )
 
 
-def start_daemon(services: Services, env: Mapping[str, str]) -> Service:
-    """Start ``dagster-daemon run`` on the roadmark workspace."""
+def start_code_server(services: Services, env: Mapping[str, str]) -> tuple[Service, int]:
+    """Start the roadmark code location as its own gRPC server on 127.0.0.1; return its port.
+
+    The webserver, the daemon and the CLI reach it through deploy/workspace.yaml
+    (``ROADMARK_CODE_HOST``/``ROADMARK_CODE_PORT``).
+    """
+    port = free_port()
+    service = services.start(
+        "code-server",
+        [str(VENV_BIN / "dagster"), "code-server", "start", "-m", "roadmark_pipeline.definitions"]
+        + ["-a", "defs", "-h", "127.0.0.1", "-p", str(port)],
+        env=env,
+        cwd=services.base,
+    )
+    health = [str(VENV_BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)]
+    wait_for(
+        lambda: subprocess.run(health, capture_output=True, timeout=30, env=env).returncode == 0,
+        service,
+        "serving",
+        120,
+    )
+    return service, port
+
+
+def start_daemon(
+    services: Services, env: Mapping[str, str], workspace: Path = ROOT / "workspace.yaml"
+) -> Service:
+    """Start ``dagster-daemon run`` on a workspace (by default the repository's)."""
     return services.start(
         "dagster-daemon",
-        [str(VENV_BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+        [str(VENV_BIN / "dagster-daemon"), "run", "-w", str(workspace)],
         env=env,
         cwd=services.base,
     )

@@ -215,3 +215,14 @@ def test_compute_logs_in_the_bucket_use_an_installed_manager():
     assert config["type"] == "S3ComputeLogManager"
     settings = config["config"]["s3ComputeLogManager"]
     processed(S3ComputeLogManager.config_type(), settings)
+
+
+def test_workspace_reaches_the_code_location_server_named_by_env(monkeypatch):
+    from dagster._core.workspace.config_schema import process_workspace_config
+
+    monkeypatch.setenv("ROADMARK_CODE_HOST", "code.roadmark.internal")
+    monkeypatch.setenv("ROADMARK_CODE_PORT", "4000")
+    result = process_workspace_config(load("workspace.yaml"))
+    assert result.success, [error.message for error in result.errors]
+    server = result.value["load_from"][0]["grpc_server"]
+    assert server == {"host": "code.roadmark.internal", "port": 4000, "location_name": "roadmark"}

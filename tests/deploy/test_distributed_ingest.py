@@ -2,12 +2,13 @@
 
 Everything is real and local: a throwaway PostgreSQL cluster holds the instance
 (deploy/postgres/dagster.yaml), Redis is the Celery broker, moto's S3-protocol server holds the
-landing zone and the lake. Dashcams "upload" trimmed real clips to the bucket; the daemon's
-landing sensor tick adds one partition per clip and launches one ingest run each; every step of
-those runs is executed by one of two Celery workers. Then the test reads back what a user would
-check: the runs and partitions in PostgreSQL, which worker ran each step, the sensor's tick, and
-the raw clips, frames and tables in the bucket. Every process is stopped by its PID at the end,
-also when the test fails.
+landing zone and the lake, and the code location runs as its own gRPC server that the daemon
+reaches through deploy/workspace.yaml. Dashcams "upload" trimmed real clips to the bucket; the
+daemon's landing sensor tick adds one partition per clip and launches one ingest run each; every
+step of those runs is executed by one of two Celery workers. Then the test reads back what a
+user would check: the runs and partitions in PostgreSQL, which worker ran each step, the
+sensor's tick, and the raw clips, frames and tables in the bucket. Every process is stopped by
+its PID at the end, also when the test fails.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ FRAMES_PER_CLIP = 30  # every 25th frame is sampled: frames 0 and 25 of each cli
 BUCKET = "roadmark"
 STEPS = {"raw_videos", "sampled_frames", "sampled_frames_frames_anonymised"}
 RUNS_TIMEOUT_S = 360
+WORKSPACE = sv.ROOT / "deploy/workspace.yaml"
 
 
 def trimmed_clips(target: Path) -> dict[str, Path]:
@@ -96,7 +98,10 @@ def test_landed_clips_are_ingested_by_two_celery_workers_into_postgres_and_s3(se
 
     pg, s3_url, env = start_stack(services, tmp_path)
     workers = [sv.start_celery_worker(services, name, env, wait=False) for name in ("w1", "w2")]
-    sv.start_daemon(services, env)
+    # The code location is a server of its own, reached through deploy/workspace.yaml.
+    _, code_port = sv.start_code_server(services, env)
+    env |= {"ROADMARK_CODE_HOST": "127.0.0.1", "ROADMARK_CODE_PORT": str(code_port)}
+    sv.start_daemon(services, env, WORKSPACE)
     for worker in workers:
         sv.wait_until_ready(worker)
 
@@ -106,7 +111,7 @@ def test_landed_clips_are_ingested_by_two_celery_workers_into_postgres_and_s3(se
         s3.upload_file(str(path), BUCKET, f"landing/{name}")
     sensor = subprocess.run(
         [str(sv.VENV_BIN / "dagster"), "sensor", "start", "landing_sensor"]
-        + ["-w", str(sv.ROOT / "workspace.yaml")],
+        + ["-w", str(WORKSPACE)],
         env=env,
         cwd=tmp_path,
         capture_output=True,
