@@ -1,9 +1,9 @@
 """Throwaway servers on 127.0.0.1 for the scale-out tests and benchmark, each stopped by its PID.
 
 PostgreSQL (its own cluster in a fresh folder), Redis without persistence, moto's S3 server,
-Celery workers and the Dagster daemon. Every process starts in a session of its own and is
-stopped through that session's process group (SIGTERM, then SIGKILL), so a child it forked
-(a Celery pool process, the daemon's code server and run workers) goes with it.
+Celery workers, the code-location server and the Dagster daemon. Every process starts in a
+session of its own and is stopped through that session's process group (SIGTERM, then SIGKILL),
+so a child it forked (a Celery pool process, the daemon's code server, run workers) goes with it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from tests.s3server import DUMMY_CREDENTIALS
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-POSTGRES_GLOBS = ("/usr/lib/postgresql/*/bin",)
 
 
 class ServiceError(RuntimeError):
@@ -159,26 +158,23 @@ def wait_for(
 
 
 def postgres_bin() -> Path:
-    """The folder with PostgreSQL's server binaries (initdb, postgres)."""
-    configured = os.environ.get("ROADMARK_PG_BIN")
-    if configured:
-        return Path(configured)
-    found = shutil.which("initdb")
-    if found and shutil.which("postgres"):
-        return Path(found).parent
-    import glob
-
-    candidates = sorted(
-        (Path(p) for pattern in POSTGRES_GLOBS for p in glob.glob(pattern)),
-        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-    )
-    for candidate in reversed(candidates):
-        if (candidate / "initdb").exists() and (candidate / "postgres").exists():
-            return candidate
+    """The folder with PostgreSQL's server binaries: ``$ROADMARK_PG_BIN``, PATH, or Debian's."""
+    if os.environ.get("ROADMARK_PG_BIN"):
+        return Path(os.environ["ROADMARK_PG_BIN"])
+    on_path = shutil.which("initdb")
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=_major_version)
+    for initdb in ([Path(on_path)] if on_path else []) + debian[::-1]:
+        if (initdb.parent / "postgres").exists():
+            return initdb.parent
     raise ServiceError(
         "PostgreSQL server binaries not found: install postgresql (apt-get install postgresql) "
         "or set ROADMARK_PG_BIN to the folder holding initdb and postgres"
     )
+
+
+def _major_version(initdb: Path) -> int:
+    name = initdb.parents[1].name
+    return int(name) if name.isdigit() else 0
 
 
 @dataclass
