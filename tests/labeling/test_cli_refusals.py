@@ -127,9 +127,15 @@ def test_a_folder_that_is_no_output_of_ours_is_refused(tmp_path) -> None:
 
 
 def test_a_document_root_that_does_not_exist_is_refused(tmp_path) -> None:
+    from roadmark_pipeline.labeling.server import LabelStudioServer
+
     root, data = tmp_path / "nope", tmp_path / "ls-data"
 
-    done = roadmark("labelstudio", "start", "--document-root", root, "--data-dir", data)
+    try:
+        done = roadmark("labelstudio", "start", "--document-root", root, "--data-dir", data)
+    finally:
+        if data.exists():  # a regression must not leave a server running after the test
+            LabelStudioServer(data).stop()
 
     line = one_line_refusal(done, root, "--document-root", "no such folder")
     assert line.startswith("roadmark labelstudio: ")
