@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.deploy import services as sv  # noqa: E402
+from tests.deploy import stores  # noqa: E402
 from tests.s3server import DUMMY_CREDENTIALS  # noqa: E402
 
 VIDEOS = ("solidWhiteRight.mp4", "project_video_cut.mp4", "test_small1.mp4", "test_video.mp4")
@@ -54,7 +55,7 @@ TIMEOUT_S = 900
 class Stack:
     """The servers every case shares."""
 
-    pg: sv.Postgres
+    pg: stores.Postgres
     redis_url: str
     s3_url: str | None
 
@@ -105,7 +106,7 @@ def case_env(stack: Stack, base: Path, db: str, executor: str, max_runs: int) ->
 def land(stack: Stack, env: dict[str, str], clips: list[Path]) -> None:
     """Upload the clips to the landing zone (local files get an old mtime: already settled)."""
     if stack.s3_url:
-        s3 = sv.s3_client(stack.s3_url)
+        s3 = stores.s3_client(stack.s3_url)
         prefix = env["ROADMARK_LANDING"].removeprefix(f"s3://{BUCKET}/")
         for clip in clips:
             s3.upload_file(str(clip), BUCKET, f"{prefix}/{clip.name}")
@@ -167,7 +168,7 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def wait_for_runs(pg: sv.Postgres, services: sv.Services, count: int) -> None:
+def wait_for_runs(pg: stores.Postgres, services: sv.Services, count: int) -> None:
     """Wait until ``count`` runs succeeded; raise with the logs on a failure or timeout."""
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline:
@@ -185,7 +186,7 @@ RUN_START, RUN_SUCCESS = "PIPELINE_START", "PIPELINE_SUCCESS"
 EVENTS = (RUN_START, RUN_SUCCESS, "STEP_START", "STEP_SUCCESS")
 
 
-def figures(pg: sv.Postgres, clips: int) -> dict:
+def figures(pg: stores.Postgres, clips: int) -> dict:
     """Throughput and per-step overhead from the event log of one case's database."""
     rows = pg.query(
         "SELECT run_id, step_key, dagster_event_type, extract(epoch from timestamp) "
@@ -264,10 +265,10 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     try:
         with sv.running_services(base) as services:
-            s3_url = sv.start_moto(services) if args.lake == "s3" else None
-            stack = Stack(sv.start_postgres(services), sv.start_redis(services), s3_url)
+            s3_url = stores.start_moto(services) if args.lake == "s3" else None
+            stack = Stack(stores.start_postgres(services), stores.start_redis(services), s3_url)
             if s3_url:
-                sv.s3_client(s3_url).create_bucket(Bucket=BUCKET)
+                stores.s3_client(s3_url).create_bucket(Bucket=BUCKET)
             results = measure(stack, base, args)
     finally:
         shutil.rmtree(base, ignore_errors=True)

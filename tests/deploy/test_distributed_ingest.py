@@ -29,6 +29,7 @@ from dagster._serdes import deserialize_value
 from roadmark_pipeline.ids import sha256_file, source_key
 from tests.conftest import DATA
 from tests.deploy import services as sv
+from tests.deploy import stores
 from tests.s3server import DUMMY_CREDENTIALS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -62,11 +63,11 @@ def services(tmp_path):
         yield started
 
 
-def start_stack(services: sv.Services, tmp_path: Path) -> tuple[sv.Postgres, str, dict]:
+def start_stack(services: sv.Services, tmp_path: Path) -> tuple[stores.Postgres, str, dict]:
     """PostgreSQL, Redis, moto, the instance folder and the environment every process shares."""
-    pg = sv.start_postgres(services)
-    redis_url = sv.start_redis(services)
-    s3_url = sv.start_moto(services)
+    pg = stores.start_postgres(services)
+    redis_url = stores.start_redis(services)
+    s3_url = stores.start_moto(services)
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(sv.ROOT / "deploy/postgres/dagster.yaml", home / "dagster.yaml")
@@ -86,7 +87,7 @@ def start_stack(services: sv.Services, tmp_path: Path) -> tuple[sv.Postgres, str
         }
     )
     env.pop("AWS_PROFILE", None)
-    sv.s3_client(s3_url).create_bucket(Bucket=BUCKET)
+    stores.s3_client(s3_url).create_bucket(Bucket=BUCKET)
     return pg, s3_url, env
 
 
@@ -106,7 +107,7 @@ def test_landed_clips_are_ingested_by_two_celery_workers_into_postgres_and_s3(se
         sv.wait_until_ready(worker)
 
     # Dashcams upload to the landing prefix; the sensor is turned on like a user would.
-    s3 = sv.s3_client(s3_url)
+    s3 = stores.s3_client(s3_url)
     for name, path in clips.items():
         s3.upload_file(str(path), BUCKET, f"landing/{name}")
     sensor = subprocess.run(
@@ -163,7 +164,7 @@ def test_landed_clips_are_ingested_by_two_celery_workers_into_postgres_and_s3(se
     print(f"distributed ingest of {len(CLIPS)} clips: {time.monotonic() - started:.0f} s")
 
 
-def wait_for_runs(pg: sv.Postgres, services: sv.Services, count: int) -> dict[str, str]:
+def wait_for_runs(pg: stores.Postgres, services: sv.Services, count: int) -> dict[str, str]:
     """Wait until ``count`` runs finished; return run id -> status (logs on timeout)."""
     deadline = time.monotonic() + RUNS_TIMEOUT_S
     runs: dict[str, str] = {}
@@ -178,7 +179,7 @@ def wait_for_runs(pg: sv.Postgres, services: sv.Services, count: int) -> dict[st
     pytest.fail(f"{count} runs not finished in {RUNS_TIMEOUT_S} s: {runs}\n{services.logs()}")
 
 
-def celery_steps(pg: sv.Postgres) -> dict[tuple[str, str], str]:
+def celery_steps(pg: stores.Postgres) -> dict[tuple[str, str], str]:
     """(run id, step) -> the Celery worker that executed it, from the event log in PostgreSQL."""
     rows = pg.query(
         "SELECT run_id, step_key, event FROM event_logs WHERE dagster_event_type = 'ENGINE_EVENT'"
@@ -194,8 +195,8 @@ def celery_steps(pg: sv.Postgres) -> dict[tuple[str, str], str]:
 
 def assert_lake_in_bucket(s3_url: str, keys: dict[str, str]) -> None:
     """The raw clips, the sampled JPEG frames and both tables of every clip are in the bucket."""
-    s3 = sv.s3_client(s3_url)
-    stored = set(sv.bucket_keys(s3_url, BUCKET))
+    s3 = stores.s3_client(s3_url)
+    stored = set(stores.bucket_keys(s3_url, BUCKET))
     for name, key in keys.items():
         assert f"lake/raw/{key}/{name}" in stored
         assert f"lake/tables/raw_videos/{key}.parquet" in stored

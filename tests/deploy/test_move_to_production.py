@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import DATA
 from tests.deploy import services as sv
+from tests.deploy import stores
 from tests.s3server import DUMMY_CREDENTIALS
 
 pytestmark = pytest.mark.integration
@@ -75,8 +76,8 @@ def services(tmp_path):
 
 
 def test_a_moved_lake_and_a_new_postgres_instance_ingest_nothing_twice(services, tmp_path):
-    pg, s3_url = sv.start_postgres(services), sv.start_moto(services)
-    sv.s3_client(s3_url).create_bucket(Bucket=BUCKET)
+    pg, s3_url = stores.start_postgres(services), stores.start_moto(services)
+    stores.s3_client(s3_url).create_bucket(Bucket=BUCKET)
     landing = tmp_path / "landing"
     landing.mkdir()
     for name in CLIPS:
