@@ -53,7 +53,7 @@ def mirror_root(remote_root: UPath) -> Path:
     return Path(base).expanduser() / protocol / remote_root.path.strip("/")
 
 
-def _remote_files(remote: UPath) -> dict[str, int]:
+def remote_files(remote: UPath) -> dict[str, int]:
     """Return ``relative key -> size`` for every object under ``remote`` (a prefix or a file)."""
     fs, base = remote.fs, remote.path.rstrip("/")
     fs.invalidate_cache(base)
@@ -99,7 +99,7 @@ def pull(remote: UPath, local: Path, prune: bool = False) -> SyncCount:
         The counts moved.
     """
     fs, base = remote.fs, remote.path
-    wanted = _remote_files(remote)
+    wanted = remote_files(remote)
     present = _local_files(local)
     copied = 0
     for key, size in wanted.items():
@@ -139,7 +139,7 @@ def push(local: Path, remote: UPath, since: float | None = None, prune: bool = F
         The counts moved.
     """
     fs, base = remote.fs, remote.path
-    stored = _remote_files(remote)
+    stored = remote_files(remote)
     present = _local_files(local)
     copied = 0
     for key, path in sorted(present.items()):

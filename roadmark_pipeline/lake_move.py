@@ -66,7 +66,7 @@ def move_lake(source: Path, target: str) -> MoveReport:
         raise ValueError(f"{source}: not a lake folder (no tables/ inside); pass the lake root")
     remote = _target(target)
     new_root = lake_mirror.mirror_root(remote)
-    stored = lake_mirror._remote_files(remote)
+    stored = lake_mirror.remote_files(remote)
 
     copied = rewritten = skipped = 0
     for path in sorted(p for p in source.rglob("*") if p.is_file()):

@@ -40,7 +40,7 @@ def s3_lake(s3_server, monkeypatch, tmp_path, request):
 
 def objects(root: str) -> dict[str, int]:
     """Every object under ``root``: relative key -> size."""
-    return lake_mirror._remote_files(UPath(root))
+    return lake_mirror.remote_files(UPath(root))
 
 
 def test_workspace_uploads_what_the_block_wrote_and_nothing_on_failure(s3_lake):

@@ -59,7 +59,7 @@ def test_whole_graph_with_the_lake_in_a_bucket(s3_demo_env):
     assert summary.release["new"] is True
     assert summary.drift["n_current"] > 0 and summary.drift["flagged"] is True
 
-    stored = set(lake_mirror._remote_files(UPath(LAKE)))
+    stored = set(lake_mirror.remote_files(UPath(LAKE)))
     model = summary.evaluation["model_id"]
     version = summary.release["version"]
     tables = {key.split("/")[1].split(".")[0] for key in stored if key.startswith("tables/")}
