@@ -52,10 +52,7 @@ def detector_evaluation(
     One row per class-score threshold (0.005 to 0.5), one column per class; PR curves, slices
     with the error analysis (gap to human level x share), confusions and per-class thresholds.
     """
-    lake.ensure(dataset_version["root"])
-    lake.mirror("frames")
-    frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
-    boxes = lake_io.read_parquet(lake_io.as_path(dataset_version["boxes_table"]))
+    frames, boxes = lake.dataset_tables(dataset_version)
     test = frames[frames["split"] == "test"]
     truth = boxes[boxes["frame_id"].isin(test["frame_id"])]
 
@@ -146,9 +143,7 @@ def no_worse_than_production(
     dataset_version: dict,
 ) -> dg.AssetCheckResult:
     """The candidate is no worse than production on the same test set (mAP50 and each class)."""
-    lake.ensure(dataset_version["root"])
-    frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
-    boxes = lake_io.read_parquet(lake_io.as_path(dataset_version["boxes_table"]))
+    frames, boxes = lake.dataset_tables(dataset_version)  # production may be re-run on them
     test = frames[frames["split"] == "test"]
     candidate = Evaluation.from_dict(detector_evaluation["evaluation"])
 

@@ -5,7 +5,6 @@ import pandas as pd
 
 from assets.partitions import daily_partitions
 from assets.resources import LakeResource
-from roadmark_pipeline import lake as lake_io
 from roadmark_pipeline.monitoring.drift import DriftConfig, reference_from_training
 from roadmark_pipeline.monitoring.drift import drift_report as run_drift_report
 from roadmark_pipeline.monitoring.fleet import collect_inbox, slice_summary
@@ -24,9 +23,7 @@ def drift_reference(
     thresholds and NMS), in telemetry column names, so a day of fleet telemetry compares
     directly.
     """
-    lake.ensure(dataset_version["root"])
-    lake.mirror("frames")
-    frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
+    frames, _ = lake.dataset_tables(dataset_version)
     predictions = release_predictions(
         lake.ensure(ota_release["release_dir"]), frames, roadmark_home() / "runtime-cache"
     )

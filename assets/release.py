@@ -6,7 +6,6 @@ from pathlib import Path
 import dagster as dg
 
 from assets.resources import LakeResource
-from roadmark_pipeline import lake as lake_io
 from roadmark_pipeline.ids import sha256_file
 from roadmark_pipeline.model.evaluation import Evaluation
 from roadmark_pipeline.model.export import export_onnx, onnx_parity
@@ -86,9 +85,7 @@ def onnx_matches_pytorch(
     lake: LakeResource, onnx_model: dict, dataset_version: dict
 ) -> dg.AssetCheckResult:
     """ONNX Runtime gives the PyTorch model's boxes and scores on test frames."""
-    lake.ensure(dataset_version["root"])
-    lake.mirror("frames")
-    frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
+    frames, _ = lake.dataset_tables(dataset_version)
     test = frames[frames["split"] == "test"]
     probe = (test if len(test) else frames).head(PARITY_FRAMES)
 
@@ -138,10 +135,8 @@ def ota_release(
     Published as targets of a signed TUF repository, in one channel; a stable release becomes
     the production model in the registry (pointer moved atomically, history kept).
     """
-    lake.ensure(dataset_version["root"])
-    lake.mirror("frames")
+    frames, _ = lake.dataset_tables(dataset_version)
     lake.ensure(onnx_model["onnx_path"])
-    frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
     test = frames[frames["split"] == "test"]
     request = ReleaseRequest(
         onnx_path=onnx_model["onnx_path"],

@@ -92,6 +92,22 @@ class LakeResource(dg.ConfigurableResource):
             lake_mirror.pull(self.path(*parts), local)
         return local
 
+    def dataset_tables(self, record: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Return a dataset version's frame and box tables, its frames' images on this machine.
+
+        Args:
+            record: The ``dataset_version`` record (its ``root`` and table paths).
+
+        Returns:
+            The frames table (with ``split``) and the boxes table.
+        """
+        self.ensure(record["root"])
+        self.mirror("frames")
+        return (
+            lake.read_parquet(lake.as_path(record["frames_table"])),
+            lake.read_parquet(lake.as_path(record["boxes_table"])),
+        )
+
     def production_models(self) -> tuple[ModelRegistry, Path]:
         """Return the model registry and the local models folder, pulled from a remote lake.
 

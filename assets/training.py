@@ -139,10 +139,7 @@ def training_setup_can_overfit(
     dataset_version: dict,
 ) -> dg.AssetCheckResult:
     """The training setup memorises a tiny batch of this dataset, or training must not start."""
-    lake.ensure(dataset_version["root"])
-    frames = lake_io.read_parquet(lake_io.as_path(dataset_version["frames_table"]))
-    boxes = lake_io.read_parquet(lake_io.as_path(dataset_version["boxes_table"]))
-    lake.mirror("frames")
+    frames, boxes = lake.dataset_tables(dataset_version)
     configure_ultralytics(roadmark_home() / "ultralytics")
     with lake.workspace("work", "overfit") as work_dir:
         result = overfit_or_reuse(
