@@ -10,6 +10,7 @@ import argparse
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, NoReturn
 
@@ -40,6 +41,32 @@ def fail(prog: str | None, error: Exception | str) -> int:
     prefix = f"{prog}: " if prog is not None else ""
     sys.stderr.write(f"{prefix}{' '.join(str(error).split())}\n")
     return EXIT_BAD_INPUT
+
+
+def whole_number_at_least_one(example: int) -> Callable[[str], int]:
+    """Return an argparse ``type`` that takes a whole number >= 1.
+
+    Args:
+        example: The value the error message suggests (the option's usual value).
+
+    Returns:
+        The parser; it raises ``argparse.ArgumentTypeError`` naming the text and the fix.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a whole number; pass one >= 1, e.g. {example}"
+            ) from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(
+                f"{text} is below 1; pass a whole number >= 1, e.g. {example}"
+            )
+        return value
+
+    return parse
 
 
 def missing_parents(path: Path) -> list[Path]:

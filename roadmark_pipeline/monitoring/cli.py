@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from roadmark_pipeline.cli_support import whole_number_at_least_one
 from roadmark_pipeline.monitoring import cli_checks as checks
 
 LOG = logging.getLogger(__name__)
@@ -148,7 +149,10 @@ def add_commands(subparsers: Any) -> None:
         "--drift-share", type=checks.share, default=0.5, help="share in (0, 1], default 0.5"
     )
     parser.add_argument(
-        "--min-samples", type=checks.positive_int, default=30, help="integer >= 1, default 30"
+        "--min-samples",
+        type=whole_number_at_least_one(30),
+        default=30,
+        help="integer >= 1, default 30",
     )
     parser.add_argument(
         "--segment-column", default=None, help=f"column of CURRENT, default {DEFAULT_SEGMENT}"

@@ -39,19 +39,6 @@ def share(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """Parse a whole number >= 1 (``--min-samples``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a whole number; pass one >= 1, e.g. 30"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is below 1; pass a whole number >= 1, e.g. 30")
-    return value
-
-
 def iso_day(text: str) -> str:
     """Parse ``--day``: an ISO date, returned as ``YYYY-MM-DD``."""
     try:

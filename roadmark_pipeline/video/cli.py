@@ -18,7 +18,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from roadmark_pipeline.cli_support import fail, file_in_the_way, first_missing
+from roadmark_pipeline.cli_support import (
+    fail,
+    file_in_the_way,
+    first_missing,
+    whole_number_at_least_one,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -50,7 +55,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "<frame_index:06d>.jpg and manifest.parquet",
     )
     rule = sample.add_mutually_exclusive_group(required=True)
-    rule.add_argument("--every-n", type=_positive_int, metavar="N", help="take every N-th frame")
+    rule.add_argument(
+        "--every-n", type=whole_number_at_least_one(25), metavar="N", help="take every N-th frame"
+    )
     rule.add_argument(
         "--every-seconds",
         type=_positive_seconds,
@@ -211,18 +218,6 @@ def _sample_error(error: Exception, video: str, out_dir: Path) -> str:
         f"{out_dir}: cannot write the frames there ({reason}); pass a folder you can create and "
         "write to, on a disk with free space"
     )
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a whole number; pass N >= 1, e.g. 25"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: must be a whole number >= 1, e.g. 25")
-    return value
 
 
 def _positive_seconds(text: str) -> float:
