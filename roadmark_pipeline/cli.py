@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from roadmark_pipeline.cli_support import OneLineParser
+from roadmark_pipeline.cli_support import OneLineParser, fail
 
 LOG = logging.getLogger(__name__)
 
@@ -64,15 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     # No calls home from ONNX Runtime, which writes a device id under ~/.cache when imported.
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, extras = build_parser().parse_known_args(argv)
+    command = f"roadmark {args.command}" if args.command else "roadmark"
+    problem = _argument_problem(argv, extras, command)
+    if problem is not None:
+        return fail(command, problem)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
 
     # SIGTERM (a service manager, a timeout, kill) unwinds like Ctrl+C, so every `finally`
     # (staging folders, child servers) runs: exit 143 for SIGTERM, 130 for Ctrl+C.
@@ -89,6 +90,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _argument_problem(argv: list[str], extras: list[str], command: str) -> str | None:
+    """Say what is wrong with the arguments argparse accepted, or None.
+
+    Unknown arguments are reported by the sub-command they were given to, and an empty
+    argument is refused: as a path it would silently mean the current folder.
+    """
+    if not command.startswith("roadmark "):
+        return "no command given; see roadmark --help for the commands"
+    if extras:
+        return f"unrecognized arguments: {' '.join(extras)}; see {command} --help"
+    for position, token in enumerate(argv):
+        option = token.partition("=")[0] if token.startswith("--") and "=" in token else None
+        if token.strip() and not (option and not token.partition("=")[2].strip()):
+            continue
+        before = argv[position - 1] if position else ""
+        named = option or (before if before.startswith("-") else "a positional")
+        return f"{named} argument is empty; pass a value (an empty path would mean this folder)"
+    return None
 
 
 if __name__ == "__main__":

@@ -173,34 +173,39 @@ def out_dir_problem(out_dir: Path) -> str | None:
         return f"{out_dir}: {blocking} is a file, so no folder can be made there; {fix}"
     if not out_dir.is_dir():
         return None
-    entries = sorted(out_dir.iterdir())
-    if not entries or is_sample_output(out_dir):
+    foreign = foreign_entries(out_dir)
+    if not foreign:
         return None
-    shown = ", ".join(entry.name for entry in entries[:3]) + (", ..." if len(entries) > 3 else "")
+    shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
     return f"{out_dir}: folder holds other files ({shown}) that sampling would delete; {fix}"
 
 
-def is_sample_output(folder: Path) -> bool:
-    """Return True when ``folder`` holds only what ``roadmark sample`` writes.
+def foreign_entries(folder: Path) -> list[str]:
+    """Return what in ``folder`` is not a previous ``roadmark sample`` output, sorted.
+
+    A sample output is ``manifest.parquet`` plus frame files (``<index:06d>.jpg``) and an
+    ``originals/`` folder of frame files; without the manifest every entry counts as foreign.
 
     Args:
         folder: An existing folder.
 
     Returns:
-        True when it has ``manifest.parquet`` and otherwise only frame files
-        (``<index:06d>.jpg``) and an ``originals/`` folder of frame files.
+        The foreign entries as paths relative to ``folder`` (``originals/notes.txt``); empty
+        when the folder is empty or a sample output.
     """
+    entries = sorted(folder.iterdir())
     if not (folder / MANIFEST_NAME).is_file():
-        return False
-    for entry in folder.iterdir():
+        return [entry.name for entry in entries]
+    foreign = []
+    for entry in entries:
         if entry.name == MANIFEST_NAME:
             continue
         if entry.name == ORIGINALS_NAME and entry.is_dir() and not entry.is_symlink():
-            if not all(_is_frame_file(inner) for inner in entry.iterdir()):
-                return False
+            inner = sorted(entry.iterdir())
+            foreign += [f"{entry.name}/{item.name}" for item in inner if not _is_frame_file(item)]
         elif not _is_frame_file(entry):
-            return False
-    return True
+            foreign.append(entry.name)
+    return foreign
 
 
 def _is_frame_file(path: Path) -> bool:

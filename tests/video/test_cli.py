@@ -210,6 +210,35 @@ def test_sample_refuses_a_folder_with_other_files(tmp_path: Path) -> None:
     assert _tree(tmp_path) == before
 
 
+def test_a_foreign_file_among_the_originals_is_named_in_the_refusal(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", count=20)
+    out = tmp_path / "frames"
+    first = _roadmark("sample", clip, out, "--every-n", "5", "--keep-originals")
+    assert first.returncode == 0, first.stderr
+    (out / "originals" / "zzz.txt").write_text("someone's notes")
+    before = _tree(tmp_path)
+
+    done = _roadmark("sample", clip, out, "--every-n", "5")
+
+    line = _assert_one_line_refusal(done, str(out), "originals/zzz.txt", "would delete")
+    assert "000000.jpg" not in line  # the frames are ours to replace; only the stranger is named
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("position", ["video", "out_dir"])
+def test_an_empty_argument_is_refused_not_read_as_the_current_folder(
+    tmp_path: Path, position: str
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", count=20)
+    args = ["", str(tmp_path / "out")] if position == "video" else [str(clip), ""]
+    before = _tree(tmp_path)
+
+    done = _roadmark("sample", *args, "--every-n", "5")
+
+    _assert_one_line_refusal(done, "roadmark sample", "argument is empty")
+    assert _tree(tmp_path) == before
+
+
 @pytest.mark.parametrize("where", ["file", "below_a_file"])
 def test_sample_refuses_a_file_as_out_dir(tmp_path: Path, where: str) -> None:
     clip = make_clip(tmp_path / "clip.mp4", count=20)
