@@ -181,15 +181,22 @@ class _LakeIOManagerBase(dg.ConfigurableIOManager):
     def _load_many(self, context: dg.InputContext) -> dict[str, Any]:
         base = lake.as_path(_resolve_root(self.root)).joinpath("tables", *context.asset_key.path)
         loaded: dict[str, Any] = {}
+        missing = []
         for key in context.asset_partition_keys:
             path = base / f"{key}{self.extension}"
             if path.exists():
                 loaded[key] = self.load(path)
             else:
-                context.log.warning(
-                    f"partition {key} of {context.asset_key.to_user_string()} "
-                    "is not materialized; left out"
-                )
+                missing.append(key)
+        if missing:
+            # A window of days expects gaps (info); a fan-in over every source does not (warning).
+            expected = context.definition_metadata.get("allow_missing_partitions", False)
+            log = context.log.info if expected else context.log.warning
+            log(
+                f"{context.asset_key.to_user_string()}: {len(missing)} of "
+                f"{len(context.asset_partition_keys)} partitions not materialized, left out "
+                f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
+            )
         return loaded
 
     def dump(self, path: Path | UPath, obj: Any) -> None:  # noqa: D102

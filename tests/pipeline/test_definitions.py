@@ -134,7 +134,15 @@ def test_a_window_of_partitions_is_a_dict_even_with_one_day_present(tmp_path):
             instance=instance,
             selection=["window"],
         )
+        said = [
+            record.user_message
+            for record in instance.all_logs(result.run_id)
+            if "not materialized" in record.user_message
+        ]
     assert result.output_for_node("window") == {"days": ["2026-11-05"]}
+    # The two absent days of the window are one line, not a warning per day.
+    assert len(said) == 1 and "2 of 3 partitions" in said[0], said
+    assert "2026-11-03, 2026-11-04" in said[0]
 
 
 def test_opening_the_ui_launches_no_pipeline_run():
