@@ -143,11 +143,17 @@ def _video_file(text: str) -> str:
         )
     if not os.access(path, os.R_OK):
         raise SourceError(f"{text}: not readable by this user; check its permissions")
+    if path.stat().st_size == 0:
+        raise SourceError(
+            f"{text}: the file is empty (0 bytes); pass a complete H.264/H.265 video (was the "
+            "recording or the copy interrupted?)"
+        )
     return str(path)
 
 
 _HINTS = {
-    "file": "check that it is a complete H.264/H.265 video (not truncated, not another format)",
+    "file": "no video frame could be read from it (audio only, truncated, damaged or not a "
+    "video); pass a complete H.264/H.265 video",
     "v4l2": "check the camera is connected and not in use",
     "rtsp": "check the URL, the credentials and the network",
     "gstreamer": "run the pipeline with gst-launch-1.0 to see the error",

@@ -4,6 +4,7 @@
                          [--reprovision]
     roadmark-edge run --device-dir DIR --source SRC [--every-n N] [--inbox DIR|URL] [--max-frames N]
     roadmark-edge status --device-dir DIR [--json]
+    roadmark-edge health --bundle DIR --device-dir DIR   (internal: ``update`` runs it)
 
 ``run`` starts the runtime installed with the current release (its own slot), so the code and
 the model always roll forward and back together. Each start is counted; after
@@ -24,6 +25,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import sys
 import uuid
@@ -55,12 +57,15 @@ from jetson_runtime.ota import (
     update,
 )
 from jetson_runtime.parquet import UTC
+from jetson_runtime.postprocess import DecodeError
 from jetson_runtime.slots import (
     BUNDLE_DIR,
     RUNTIME_DIR,
     DeviceLayout,
     StateError,
+    missing_folders,
     read_state,
+    remove_empty_folders,
     strict_json,
     update_state,
 )
@@ -96,15 +101,27 @@ def _cmd_update(args: argparse.Namespace) -> int:
 
 
 def _cmd_health(args: argparse.Namespace) -> int:
+    layout = DeviceLayout(args.device_dir)
+    created = missing_folders(layout.root)  # e.g. engine_cache/ made under a new folder
+    code = EXIT_INTERNAL
+    try:
+        code = _check_health(args, layout)
+    finally:
+        if code != 0 and created:  # a failed check leaves none of the folders it made
+            shutil.rmtree(created[0], ignore_errors=True)
+            remove_empty_folders(created[1:])
+    return code
+
+
+def _check_health(args: argparse.Namespace, layout: DeviceLayout) -> int:
     from jetson_runtime.detector import Detector
     from jetson_runtime.health import check_health
     from jetson_runtime.session import SessionError
 
-    layout = DeviceLayout(args.device_dir)
     try:
         bundle = load_bundle(args.bundle)
         result = check_health(bundle, Detector.open(bundle, layout.engine_cache))
-    except (BundleError, SessionError) as exc:
+    except (BundleError, SessionError, DecodeError) as exc:
         LOG.error("health check: %s", exc)
         return EXIT_FAILED
     for problem in result.problems:
@@ -297,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SourceError as exc:
         LOG.error("%s", exc)
         return EXIT_SOURCE
-    except (NoDeviceError, BundleError, StateError) as exc:
+    except (NoDeviceError, BundleError, StateError, DecodeError) as exc:  # the release failed
         LOG.error("%s", exc)
         return EXIT_FAILED
     except KeyboardInterrupt:

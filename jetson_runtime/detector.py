@@ -107,7 +107,12 @@ class Detector:
         start = time.perf_counter()
         raw = self.session.run(prepared.tensor)
         inferred = time.perf_counter()
-        found = decode_yolo(raw, self.config.thresholds, self.config.iou)
+        found = decode_yolo(
+            raw,
+            self.config.thresholds,
+            self.config.iou,
+            num_classes=len(self.config.class_names),
+        )
         found.xyxy = unletterbox_xyxy(found.xyxy, prepared.letterbox)
         found = found.with_area()
         done = time.perf_counter()

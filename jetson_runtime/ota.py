@@ -50,8 +50,10 @@ from jetson_runtime.slots import (
     BUNDLE_DIR,
     RUNTIME_DIR,
     DeviceLayout,
+    missing_folders,
     point,
     read_state,
+    remove_empty_folders,
     update_state,
 )
 from jetson_runtime.starts import record_start, start_not_counted, start_succeeded
@@ -249,7 +251,8 @@ def update(
 
     Raises:
         UpdateError: When the update is refused or fails; the running release is untouched, and
-            a device folder this call created is removed again unless a root was stored in it.
+            a device folder this call created (and the parents it created for it) is removed
+            again unless a root was stored in it.
         StateError: When the device's ``state.json`` is damaged (nothing is done).
     """
     layout = DeviceLayout(Path(device_dir))
@@ -259,7 +262,7 @@ def update(
         raise UpdateError(
             "no_root", f"{layout.root}: no trusted root; pass --trusted-root FILE once"
         )
-    created = not layout.root.exists()
+    created = missing_folders(layout.root)  # the device folder and parents this call makes
     with _single_updater(layout):
         try:
             return _install(
@@ -271,9 +274,11 @@ def update(
                 reprovision=reprovision,
                 allow_downgrade=allow_downgrade,
             )
-        except Exception:
-            # A first update that stored no root leaves no folder behind. Only the holder of
-            # the lock removes it, never an updater refused as busy.
+        except BaseException:
+            # A first update that stored no root leaves no folder behind, nor the parents it
+            # created. Only the holder of the lock removes them, never an updater refused as
+            # busy; folders that existed before are never touched.
             if created and not (layout.tuf_dir / TRUSTED_ROOT).exists():
                 shutil.rmtree(layout.root, ignore_errors=True)
+                remove_empty_folders(created[1:])
             raise

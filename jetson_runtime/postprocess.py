@@ -1,5 +1,7 @@
 """YOLO post-processing in numpy: decode the raw (1, 4+nc, anchors) output and run NMS.
 
+The transposed export (1, anchors, 4+nc) is recognised and decoded the same way.
+
 The rules follow the reference (ultralytics ``non_max_suppression`` with ``multi_label=False``
 and ``torchvision.ops.nms``): each anchor keeps its best class, a candidate must score strictly
 above the threshold, at most ``MAX_CANDIDATES`` best candidates enter NMS, a box is suppressed
@@ -145,17 +147,49 @@ def class_thresholds(conf: float | Sequence[float], num_classes: int) -> npt.NDA
     return values
 
 
-def _as_anchor_rows(output: npt.NDArray | Sequence[npt.NDArray]) -> npt.NDArray[np.float32]:
+def _channels_first(shape: tuple[int, ...], num_classes: int | None) -> bool:
+    """Tell whether an output's last two dimensions are (channels, anchors), not the reverse.
+
+    With a known class count the channel dimension is the one equal to 4 + ``num_classes``;
+    without it, the smaller one (a detector has far more anchors than channels), except that a
+    dimension of 0 is an empty anchor list. Equal sizes read as the documented channels first.
+    """
+    rows, cols = shape[-2:]
+    if num_classes is not None:
+        channels = 4 + num_classes
+        if rows != channels and cols != channels:
+            raise DecodeError(
+                f"model output has shape {shape}; expected one dimension of {channels} "
+                f"channels (4 box coordinates + {num_classes} classes): check that the model "
+                "matches the class names in runtime.json"
+            )
+        return rows == channels
+    if cols == 0 or rows == 0:
+        return cols == 0
+    return rows <= cols
+
+
+def _as_anchor_rows(
+    output: npt.NDArray | Sequence[npt.NDArray], num_classes: int | None = None
+) -> npt.NDArray[np.float32]:
+    """Return the output as (anchors, 4+nc) rows, whichever way round the model wrote it."""
     raw = output[0] if isinstance(output, list | tuple) else output
     raw = np.asarray(raw)
-    if raw.ndim == 2:
-        raw = raw[None]
-    if raw.ndim != 3 or raw.shape[0] != 1 or raw.shape[1] < 5:
+    shape = raw.shape
+    if raw.ndim == 3 and shape[0] == 1:
+        raw = raw[0]
+    if raw.ndim != 2:
         raise DecodeError(
-            f"model output has shape {raw.shape}; expected (1, 4+nc, anchors) from a YOLO "
-            "detection export with batch size 1"
+            f"model output has shape {shape}; expected (1, 4+nc, anchors) or "
+            "(1, anchors, 4+nc) from a YOLO detection export with batch size 1"
         )
-    return raw[0].T.astype(np.float32, copy=False)
+    rows = raw.T if _channels_first(shape, num_classes) else raw
+    if rows.shape[1] < 5:
+        raise DecodeError(
+            f"model output has shape {shape}; expected (1, 4+nc, anchors) with at least "
+            "one class (4+nc >= 5) from a YOLO detection export"
+        )
+    return rows.astype(np.float32, copy=False)
 
 
 def decode_yolo(
@@ -164,28 +198,33 @@ def decode_yolo(
     iou: float = 0.45,
     agnostic: bool = False,
     max_det: int = 300,
+    num_classes: int | None = None,
 ) -> Detections:
     """Decode a YOLO detection output into thresholded, non-overlapping detections.
 
     Args:
         output: The raw output (1, 4+nc, anchors): centre x, centre y, width, height in input
-            pixels, then one sigmoid score per class. The list ``session.run`` returns is accepted.
+            pixels, then one sigmoid score per class. The transposed (1, anchors, 4+nc) and the
+            2-D (4+nc, anchors) or (anchors, 4+nc) are read the same way. The list
+            ``session.run`` returns is accepted.
         conf: Confidence threshold, one for all classes or one per class; a candidate keeps its
             best class and must score strictly above that class's threshold.
         iou: IoU threshold of the NMS.
         agnostic: Suppress across classes instead of within each class.
         max_det: Most detections returned.
+        num_classes: Classes the model was trained on, when known: the dimension of
+            4 + ``num_classes`` is then the channel one. Without it, the smaller dimension is.
 
     Returns:
         The detections in model-input pixels (undo the letterbox with
         :func:`jetson_runtime.preprocess.unletterbox_xyxy`).
 
     Raises:
-        DecodeError: When the output shape or the thresholds are unusable.
+        DecodeError: When the output shape or the thresholds are unusable, or when
+            ``num_classes`` is given and no dimension of the output has 4 + ``num_classes``.
     """
-    rows = _as_anchor_rows(output)
-    num_classes = rows.shape[1] - 4
-    thresholds = class_thresholds(conf, num_classes)
+    rows = _as_anchor_rows(output, num_classes)
+    thresholds = class_thresholds(conf, rows.shape[1] - 4)
     if rows.shape[0] == 0:
         return Detections.empty()
 

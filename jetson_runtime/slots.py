@@ -123,6 +123,36 @@ def point(link: Path, slot: Path) -> None:
     _fsync_dir(link.parent)
 
 
+def missing_folders(path: Path) -> list[Path]:
+    """Return ``path`` and those of its parents that do not exist yet, deepest first.
+
+    Taken before a command creates the device folder, it says which folders that command made
+    itself, so that a failure removes those and never one that was there before.
+    """
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists() or folder.is_symlink():
+            break
+        missing.append(folder)
+    return missing
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) while they are empty; stop at one holding anything.
+
+    Args:
+        folders: Folders a command created, as :func:`missing_folders` listed them. One already
+            gone is skipped; one that is not empty stays, and so do its parents.
+    """
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return
+
+
 def _fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:

@@ -163,3 +163,49 @@ def test_an_unreadable_file_says_so(counter_clip: Path, tmp_path: Path) -> None:
     locked.chmod(0)
     with pytest.raises(SourceError, match="not readable by this user; check its permissions"):
         parse_source(str(locked))
+
+
+def _audio_only_mp4(path: Path) -> Path:
+    """An MP4 holding one AAC stream and no video (a dash-cam's sound track, say)."""
+    import av
+
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=44100)
+        stream.layout = "mono"
+        for k in range(20):
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
+            frame.sample_rate, frame.pts = 44100, k * 1024
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def test_an_empty_file_is_called_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "clip.mp4"
+    empty.touch()
+    with pytest.raises(SourceError) as caught:
+        open_capture(parse_source(str(empty)))
+    message = str(caught.value)
+    assert message.startswith(f"{empty}: the file is empty (0 bytes)")
+    assert "\n" not in message and "pass a complete H.264/H.265 video" in message
+
+
+def test_an_audio_only_file_says_no_video_frame_could_be_read(tmp_path: Path) -> None:
+    audio = _audio_only_mp4(tmp_path / "sound.mp4")
+    assert audio.stat().st_size > 0
+    with pytest.raises(SourceError) as caught:
+        open_capture(parse_source(str(audio)))
+    message = str(caught.value)
+    assert message.startswith(f"{audio}: ")
+    assert "no video frame could be read from it" in message and "audio only" in message
+    assert "\n" not in message
+
+
+def test_junk_that_opens_says_no_video_frame_could_be_read(junk_sources) -> None:
+    for path in junk_sources.values():
+        with pytest.raises(SourceError, match="no video frame could be read from it"):
+            open_capture(parse_source(str(path)))

@@ -154,3 +154,73 @@ def test_an_unexpected_error_is_one_line_and_exit_1(
         "unexpected RuntimeError: disk on fire; rerun with --log-level DEBUG for the traceback "
         "and report it"
     ]
+
+
+@pytest.fixture
+def valid_root(tmp_path: Path) -> Path:
+    """The trusted root of a fresh TUF repository (that no server serves)."""
+    repo = TufRepository(tmp_path / "repo", tmp_path / "keys")
+    repo.initialise()
+    return repo.trusted_root_path
+
+
+def test_a_failed_first_update_removes_the_folders_it_created(
+    valid_root: Path, tmp_path: Path
+) -> None:
+    base = tmp_path / "x"  # x/, x/a/, x/a/b/ and x/a/b/dev/ are all made by the command
+    device = base / "a" / "b" / "dev"
+    unreachable = "http://127.0.0.1:1"
+
+    done = edge(
+        "update", "--repo", unreachable, "--device-dir", device, "--trusted-root", valid_root
+    )
+
+    assert done.returncode == 3
+    assert json.loads(done.stdout)["reason"] == "unreachable"
+    assert "[unreachable]" in done.error_line and unreachable in done.error_line
+    assert not base.exists()
+    assert tmp_path.is_dir()
+
+
+def test_a_failed_first_update_keeps_the_folders_that_were_there(
+    valid_root: Path, tmp_path: Path
+) -> None:
+    kept = tmp_path / "x" / "a"
+    kept.mkdir(parents=True)
+    device = kept / "b" / "dev"
+
+    done = edge(
+        "update",
+        "--repo",
+        "http://127.0.0.1:1",
+        "--device-dir",
+        device,
+        "--trusted-root",
+        valid_root,
+    )
+
+    assert done.returncode == 3
+    assert kept.is_dir() and list(kept.iterdir()) == []  # kept, and b/ is gone from it
+
+
+def test_a_failed_health_check_removes_the_folders_it_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A TensorRT host makes engine_cache/<key>/ while it opens the model; the model then fails.
+    from jetson_runtime import cli, detector
+    from jetson_runtime.session import SessionError
+
+    def failing_open(bundle, cache_root: Path, **_) -> None:
+        (cache_root / "sm87-trt10-abc").mkdir(parents=True)
+        raise SessionError("model.onnx: does not load; rebuild the release")
+
+    monkeypatch.setattr(cli, "load_bundle", lambda path: object())
+    monkeypatch.setattr(detector.Detector, "open", staticmethod(failing_open))
+    for name in ("OPENCV_FFMPEG_LOGLEVEL", "OPENCV_LOG_LEVEL"):  # main() sets them
+        monkeypatch.delenv(name, raising=False)
+    device = tmp_path / "new" / "dev"
+
+    code = cli.main(["health", "--bundle", str(tmp_path / "bundle"), "--device-dir", str(device)])
+
+    assert code == 4
+    assert not (tmp_path / "new").exists()

@@ -200,3 +200,95 @@ def test_boxes_wholly_in_the_padding_are_dropped_once_clipped() -> None:
     found.xyxy = unletterbox_xyxy(found.xyxy, lb)
     kept = found.with_area()
     assert len(kept) == 1 and kept.class_ids.tolist() == [1]
+
+
+def _same_detections(a: Detections, b: Detections) -> None:
+    np.testing.assert_array_equal(a.xyxy, b.xyxy)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    np.testing.assert_array_equal(a.class_ids, b.class_ids)
+
+
+@pytest.mark.parametrize("num_classes", [None, 3])
+def test_r15_transposed_gives_the_same_two_detections(
+    cases_dir: Path, num_classes: int | None
+) -> None:
+    channels_first = np.load(cases_dir / "R15" / "raw_output_1x7x3549.npy")
+    anchors_first = channels_first.transpose(0, 2, 1).copy()  # (1, 3549, 7)
+    assert anchors_first.shape == (1, 3549, 7)
+
+    detections = decode_yolo(anchors_first, 0.25, num_classes=num_classes)
+
+    assert detections.class_ids.tolist() == [2, 0]
+    np.testing.assert_allclose(detections.scores, [0.88, 0.60], atol=1e-6)
+    np.testing.assert_allclose(detections.xyxy, [[178, 130, 238, 170], [90, 290, 110, 310]])
+    _same_detections(detections, decode_yolo(channels_first, 0.25, num_classes=num_classes))
+
+
+@pytest.mark.parametrize(
+    ("seed", "num_classes", "anchors"),
+    [(0, 6, 8400), (3, 1, 2100), (4, 80, 2100)],
+)
+@pytest.mark.parametrize("known", [False, True])
+def test_every_layout_gives_identical_detections(
+    seed: int, num_classes: int, anchors: int, known: bool
+) -> None:
+    output = _random_output(seed, num_classes, anchors, 640)  # (1, 4+nc, anchors)
+    hint = num_classes if known else None
+    expected = decode_yolo(output, 0.25, num_classes=hint)
+    assert len(expected) > 0
+    for layout in (output.transpose(0, 2, 1).copy(), output[0], output[0].T.copy(), [output]):
+        _same_detections(decode_yolo(layout, 0.25, num_classes=hint), expected)
+
+
+def test_class_count_decides_a_layout_the_sizes_cannot() -> None:
+    # 90 classes on 20 anchors: more channels than anchors, so only the class count can tell.
+    output = _random_output(12, 90, 20, 320)  # (1, 94, 20)
+    expected = decode_yolo(output, 0.01, num_classes=90)
+    assert len(expected) > 0
+    _same_detections(decode_yolo(output.transpose(0, 2, 1), 0.01, num_classes=90), expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 3549, 7), (1, 7, 3549), (3549, 7)])
+def test_an_output_without_the_expected_channels_is_refused(shape: tuple[int, ...]) -> None:
+    with pytest.raises(DecodeError, match=r"shape \(.*\).*10 channels.*6 classes"):
+        decode_yolo(np.zeros(shape, np.float32), 0.25, num_classes=6)
+
+
+def test_empty_transposed_output_gives_empty_detections() -> None:
+    assert len(decode_yolo(np.zeros((1, 0, 10), np.float32), 0.25)) == 0
+    assert len(decode_yolo(np.zeros((1, 0, 10), np.float32), 0.25, num_classes=6)) == 0
+
+
+class _FakeSession:
+    """Stands in for ONNX Runtime: returns one fixed raw output, as ``session.run`` would."""
+
+    provider = "cpu"
+
+    def __init__(self, output: np.ndarray) -> None:
+        self.output = output
+
+    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
+        return [self.output]
+
+
+def _detector(output: np.ndarray, class_names: tuple[str, ...]):
+    from types import SimpleNamespace
+
+    from jetson_runtime.bundle import RuntimeConfig
+    from jetson_runtime.detector import Detector
+
+    config = RuntimeConfig("m1", 416, class_names, (0.25,) * len(class_names))
+    return Detector(SimpleNamespace(config=config), _FakeSession(output))
+
+
+def test_the_detector_reads_a_transposed_export_with_its_classes(cases_dir: Path) -> None:
+    output = np.load(cases_dir / "R15" / "raw_output_1x7x3549.npy")
+    frame = np.zeros((416, 416, 3), np.uint8)  # the model's own size: no letterbox padding
+    names = ("solid", "dashed", "arrow")
+
+    found, _ = _detector(output.transpose(0, 2, 1).copy(), names)(frame)
+
+    assert found.class_ids.tolist() == [2, 0]
+    np.testing.assert_allclose(found.xyxy, [[178, 130, 238, 170], [90, 290, 110, 310]])
+    with pytest.raises(DecodeError, match=r"\(1, 3549, 7\).*10 channels.*6 classes"):
+        _detector(output.transpose(0, 2, 1).copy(), (*names, "a", "b", "c"))(frame)
