@@ -315,8 +315,8 @@ def onnx_parity(
         diffs.append(difference)
         box_diffs.append(float(difference[:, :4].max()))
         score_diffs.append(float(difference[:, 4:].max()))
-        torch_dets.append(decode_yolo(reference, conf, iou))
-        onnx_dets.append(decode_yolo(exported, conf, iou))
+        torch_dets.append(decode_yolo(reference, conf, iou, num_classes=len(class_names)))
+        onnx_dets.append(decode_yolo(exported, conf, iou, num_classes=len(class_names)))
 
     report = _report(diffs, box_diffs, score_diffs, torch_dets, onnx_dets, class_names)
     report.tolerance = tolerance
