@@ -94,4 +94,19 @@ def parse_command_line(argv: Sequence[str]) -> argparse.Namespace:
         if unknown:
             what = "unknown option" if unknown[0].startswith("-") else "unexpected argument"
             parser.error(f"{what}{'s' if unknown[1:] else ''} {' '.join(unknown)}")
+        empty = _empty_argument(argv)
+        if empty is not None:
+            parser.error(f"{empty} is empty; pass a value (an empty path would mean this folder)")
     return parser.parse_args(argv)
+
+
+def _empty_argument(argv: Sequence[str]) -> str | None:
+    """Name the first empty (or blank) argument, ``--opt=`` included, or return None."""
+    for position, token in enumerate(argv):
+        option, equals, value = token.partition("=")
+        if token.startswith("--") and equals and not value.strip():
+            return option
+        if not token.strip():
+            before = argv[position - 1] if position else ""
+            return before if before.startswith("-") else "an argument"
+    return None

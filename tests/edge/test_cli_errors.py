@@ -224,3 +224,21 @@ def test_a_failed_health_check_removes_the_folders_it_created(
 
     assert code == 4
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["status", "--device-dir", ""], "--device-dir is empty"),
+        (["status", "--device-dir="], "--device-dir is empty"),
+        (["run", "--device-dir", "{tmp}/dev", "--source", "  "], "--source is empty"),
+    ],
+)
+def test_an_empty_argument_is_refused_not_read_as_this_folder(
+    tmp_path: Path, args: list[str], named: str
+) -> None:
+    done = edge(*(arg.format(tmp=tmp_path) for arg in args))
+
+    assert done.returncode == 2
+    assert named in done.error_line
+    assert list(tmp_path.iterdir()) == []  # no device folder made for a refused command
