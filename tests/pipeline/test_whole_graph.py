@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from roadmark_pipeline.demo import DemoOptions
 from roadmark_pipeline.ids import frame_id, sha256_file
 from roadmark_pipeline.localserve import free_port
 from tests.conftest import DATA
@@ -67,6 +68,21 @@ def trimmed_data(target: Path) -> Path:
     return target
 
 
+def small_demo_options(target: Path) -> DemoOptions:
+    """The demo on :func:`trimmed_data` under ``target`` with tiny training: stages, not quality."""
+    return DemoOptions(
+        new_camera_clip="test_video.mp4",
+        drift_min_samples=10,
+        data_dir=trimmed_data(target),
+        epochs=2,
+        imgsz=160,
+        folds=2,
+        fold_epochs=1,
+        fold_imgsz=160,
+        edge_every_n=2,
+    )
+
+
 def project_token(env: Path) -> str:
     """The API token the managed Label Studio was started with."""
     return (env / "home" / "labelstudio" / "api_token").read_text().strip()
@@ -87,20 +103,10 @@ def demo_env(tmp_path, monkeypatch):
 @pytest.mark.integration
 @pytest.mark.slow
 def test_whole_graph_twice_on_trimmed_real_clips(demo_env):
-    from roadmark_pipeline.demo import DemoOptions, run_demo
+    from roadmark_pipeline.demo import run_demo
 
-    data = trimmed_data(demo_env / "data")
-    options = DemoOptions(
-        new_camera_clip="test_video.mp4",
-        drift_min_samples=10,
-        data_dir=data,
-        epochs=2,
-        imgsz=160,
-        folds=2,
-        fold_epochs=1,
-        fold_imgsz=160,
-        edge_every_n=2,
-    )
+    options = small_demo_options(demo_env / "data")
+    data = options.data_dir
     first = run_demo(options)
 
     # Every source ingested, once; every stage ran as a recorded Dagster run.

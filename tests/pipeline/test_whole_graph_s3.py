@@ -12,7 +12,7 @@ from upath import UPath
 from roadmark_pipeline import lake as lake_io
 from roadmark_pipeline import lake_mirror
 from roadmark_pipeline.localserve import free_port
-from tests.pipeline.test_whole_graph import trimmed_data
+from tests.pipeline.test_whole_graph import small_demo_options
 from tests.s3server import apply_env, make_bucket, moto_s3
 
 LAKE = "s3://roadmark-fleet/lake"
@@ -38,21 +38,9 @@ def s3_demo_env(tmp_path, monkeypatch):
 @pytest.mark.integration
 @pytest.mark.slow
 def test_whole_graph_with_the_lake_in_a_bucket(s3_demo_env):
-    from roadmark_pipeline.demo import DemoOptions, run_demo
+    from roadmark_pipeline.demo import run_demo
 
-    summary = run_demo(
-        DemoOptions(
-            new_camera_clip="test_video.mp4",
-            drift_min_samples=10,
-            data_dir=trimmed_data(s3_demo_env / "data"),
-            epochs=2,
-            imgsz=160,
-            folds=2,
-            fold_epochs=1,
-            fold_imgsz=160,
-            edge_every_n=2,
-        )
-    )
+    summary = run_demo(small_demo_options(s3_demo_env / "data"))
 
     assert summary.new_sources == 5
     assert summary.parity["passed"] is True
